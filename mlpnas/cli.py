@@ -1,0 +1,78 @@
+"""`mlpnas <verb> [hydra overrides]`: picks conf/<verb>.yaml and calls tasks/<verb>.run(cfg).
+
+Errors the user can cause print one sentence and exit with status 2; Ctrl-C exits with 130
+and leaves everything written so far in place (the same command resumes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+VERBS: dict[str, str] = {
+    "info": "show a registered model: stages, feature-map sizes, parameters and GMACs",
+}
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+USAGE = """usage: mlpnas <verb> [key=value ...] [+group=option ...] [--help]
+
+Neural-architecture search over MLP-like vision backbones (CycleMLP, AS-MLP, Hire-MLP, ViP).
+
+verbs:
+{verbs}
+
+Options are Hydra overrides, e.g. `mlpnas info model=asmlp_t img_size=160`.
+`mlpnas <verb> --help` shows the verb's options and their defaults;
+`mlpnas <verb> --cfg job` prints the composed configuration without running.
+"""
+
+
+def _usage() -> str:
+    width = max(map(len, VERBS))
+    return USAGE.format(verbs="\n".join(f"  {v:<{width}}  {d}" for v, d in VERBS.items()))
+
+
+def _fail(verb: str, message: str, code: int = 2) -> None:
+    print(f"mlpnas {verb}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _run_task(verb: str):
+    from .errors import UserError
+
+    module = importlib.import_module(f"mlpnas.tasks.{verb}")
+
+    def task(cfg):
+        try:
+            return module.run(cfg)
+        except UserError as e:
+            _fail(verb, str(e))
+        except KeyboardInterrupt:
+            _fail(verb, "interrupted; what was written so far is kept, and running the same "
+                        "command again resumes.", 130)
+
+    return task
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return
+    verb, overrides = argv[0], argv[1:]
+    if verb not in VERBS:
+        _fail("", f"unknown verb '{verb}'; use one of {', '.join(VERBS)} (mlpnas --help).")
+    if not (CONF_DIR / f"{verb}.yaml").is_file():
+        _fail(verb, f"configuration folder not found at {CONF_DIR}; install mlpnas from its "
+                    f"source checkout with `pip install -e .`.")
+    import hydra
+
+    sys.argv = [f"mlpnas {verb}", *overrides]
+    hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(
+        _run_task(verb))()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Static building blocks shared by every family; they know nothing of search."""
+
+from ._embed import ConvCL, ConvEmbed, Mlp, PatchMerging
+from ._norms import BatchNormCL, GroupNorm1CL, LayerNormCL, create_act, create_norm
+
+__all__ = [
+    "BatchNormCL",
+    "ConvCL",
+    "ConvEmbed",
+    "GroupNorm1CL",
+    "LayerNormCL",
+    "Mlp",
+    "PatchMerging",
+    "create_act",
+    "create_norm",
+]

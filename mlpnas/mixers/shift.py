@@ -1,0 +1,46 @@
+"""The AS-MLP axial-shift token mixer (channels-last, pure PyTorch, no cupy).
+
+t = GELU(GN(fc_in(x))); a = GELU(fc_w(shift_W(t))); b = GELU(fc_h(shift_H(t)));
+out = fc_out(GN(a + b)), GN being GroupNorm with one group. The shift cuts the channels into
+contiguous groups of ceil(C/s) and moves group g by g - s//2 pixels with zero fill.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers import GroupNorm1CL
+from ._shift_op import axial_groups, group_shift
+
+
+def axial_shift(x: torch.Tensor, shift_size: int, axis: int) -> torch.Tensor:
+    """AS-MLP shift of a (B, H, W, C) map along `axis` (1 = H, 2 = W)."""
+    if shift_size == 1:
+        return x
+    return group_shift(x, axis, axial_groups(x.shape[-1], shift_size))
+
+
+class ShiftMixer(nn.Module):
+    def __init__(self, dim: int, shift_size: int = 5, bias: bool = True):
+        super().__init__()
+        if shift_size < 1 or shift_size % 2 == 0:
+            raise ValueError(f"shift_size must be a positive odd integer, got {shift_size}.")
+        self.dim = dim
+        self.shift_size = shift_size
+        self.fc_in = nn.Linear(dim, dim, bias=bias)
+        self.norm_in = GroupNorm1CL(dim)
+        self.fc_w = nn.Linear(dim, dim, bias=bias)
+        self.fc_h = nn.Linear(dim, dim, bias=bias)
+        self.norm_out = GroupNorm1CL(dim)
+        self.fc_out = nn.Linear(dim, dim, bias=bias)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.act(self.norm_in(self.fc_in(x)))
+        a = self.act(self.fc_w(axial_shift(t, self.shift_size, 2)))
+        b = self.act(self.fc_h(axial_shift(t, self.shift_size, 1)))
+        return self.fc_out(self.norm_out(a + b))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, shift_size={self.shift_size}"

@@ -1,0 +1,308 @@
+"""The published models as NetSpecs, registered with timm on `import mlpnas`.
+
+Order, as in timm's model files: spec builders per family (the "model classes" of the
+authors, as plain data), checkpoint filter, `_create`, default cfgs, `@register_model` entry
+points that are just a dict of arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from ..spec import BlockSpec, DownsampleSpec, NetSpec, StageSpec, StemSpec
+from .backbone import MlpBackbone
+
+# --------------------------------------------------------------------------------------------
+# Family spec builders: the published architectures as plain data
+# --------------------------------------------------------------------------------------------
+
+
+def _per_stage(value, n: int, name: str) -> list:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} entries but there are {n} stages.")
+        return list(value)
+    return [value] * n
+
+
+def _conv_entry(transition: bool, dim_changes: bool, kernel=3, padding=1, norm=None, act=None):
+    """CycleMLP / ViP rule: a stride-2 conv where a transition is marked, a 1x1 conv where only
+    the width changes, nothing otherwise."""
+    if transition:
+        return DownsampleSpec("conv", kernel, 2, padding, norm, act)
+    if dim_changes:
+        return DownsampleSpec("conv", 1, 1, 0, norm, act)
+    return None
+
+
+def cycle_spec(depths, dims, mlp_ratios=4, kernel=3, transitions=True, img_size=224,
+               num_classes=1000, in_chans=3, skip_lam=1.0) -> NetSpec:
+    """CycleMLP (CycleNet): stem conv 7x7/4 pad 2, LayerNorm blocks, 3x3/2 conv between
+    stages, three-branch CycleMLP mixer (CycleFC 1xK and Kx1)."""
+    n = len(depths)
+    ratios = _per_stage(mlp_ratios, n, "mlp_ratios")
+    trans = _per_stage(transitions, n, "transitions")
+    stages = []
+    for i in range(n):
+        ds = None if i == 0 else _conv_entry(trans[i - 1], dims[i] != dims[i - 1])
+        blocks = tuple(BlockSpec.make("cycle", int(dims[i] * ratios[i]), kernel=kernel)
+                       for _ in range(depths[i]))
+        stages.append(StageSpec(dims[i], blocks, ds))
+    return NetSpec(StemSpec(7, 4, 2), tuple(stages), "layer", in_chans, num_classes, img_size,
+                   skip_lam, meta=(("family", "cycle"),))
+
+
+def asmlp_spec(depths, embed_dim=96, mlp_ratio=4, shift_size=5, patch_size=4, img_size=224,
+               num_classes=1000, in_chans=3, dims=None) -> NetSpec:
+    """AS-MLP: patch conv + GroupNorm(1) stem, GroupNorm(1) blocks, Swin-style patch merging
+    (width doubles), axial-shift mixer."""
+    n = len(depths)
+    dims = list(dims) if dims is not None else [embed_dim * 2**i for i in range(n)]
+    ratios = _per_stage(mlp_ratio, n, "mlp_ratio")
+    stages = []
+    for i in range(n):
+        ds = None if i == 0 else DownsampleSpec("merge", norm="group")
+        blocks = tuple(BlockSpec.make("shift", int(dims[i] * ratios[i]), shift_size=shift_size)
+                       for _ in range(depths[i]))
+        stages.append(StageSpec(dims[i], blocks, ds))
+    return NetSpec(StemSpec(patch_size, patch_size, 0, norm="group"), tuple(stages), "group",
+                   in_chans, num_classes, img_size, meta=(("family", "shift"),))
+
+
+def hire_spec(depths, dims, mlp_ratios=4, regions=(4, 3, 3, 2), step_strides=(2, 2, 3, 2),
+              step_dilations=(2, 2, 1, 1), img_size=224, num_classes=1000,
+              in_chans=3) -> NetSpec:
+    """Hire-MLP: stem conv 7x7/4 + BN + ReLU, BatchNorm blocks, 3x3/2 conv + BN + ReLU between
+    stages; block j of a stage uses step (j mod step_stride) * step_dilation."""
+    n = len(depths)
+    ratios = _per_stage(mlp_ratios, n, "mlp_ratios")
+    regions = _per_stage(regions, n, "regions")
+    strides = _per_stage(step_strides, n, "step_strides")
+    dilations = _per_stage(step_dilations, n, "step_dilations")
+    stages = []
+    for i in range(n):
+        ds = None if i == 0 else DownsampleSpec("conv", 3, 2, 1, "batch", "relu")
+        blocks = tuple(
+            BlockSpec.make("hire", int(dims[i] * ratios[i]), region=regions[i],
+                           step=(j % strides[i]) * dilations[i])
+            for j in range(depths[i]))
+        stages.append(StageSpec(dims[i], blocks, ds))
+    return NetSpec(StemSpec(7, 4, 2, "batch", "relu"), tuple(stages), "batch", in_chans,
+                   num_classes, img_size, meta=(("family", "hire"),))
+
+
+def vip_spec(depths, dims, transitions, segments, mlp_ratios=3, patch_size=7, img_size=224,
+             num_classes=1000, in_chans=3, skip_lam=1.0) -> NetSpec:
+    """Vision Permutator: patch conv (kernel = stride = patch size), LayerNorm blocks, a 2x2/2
+    conv between stages marked as transitions (1x1 where only the width changes)."""
+    n = len(depths)
+    ratios = _per_stage(mlp_ratios, n, "mlp_ratios")
+    segs = _per_stage(segments, n, "segments")
+    trans = _per_stage(transitions, n, "transitions")
+    stages = []
+    for i in range(n):
+        ds = None if i == 0 else _conv_entry(trans[i - 1], dims[i] != dims[i - 1], 2, 0)
+        blocks = tuple(BlockSpec.make("permute", int(dims[i] * ratios[i]), segments=segs[i])
+                       for _ in range(depths[i]))
+        stages.append(StageSpec(dims[i], blocks, ds))
+    return NetSpec(StemSpec(patch_size, patch_size, 0), tuple(stages), "layer", in_chans,
+                   num_classes, img_size, skip_lam, meta=(("family", "permute"),))
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoint filter, creation
+# --------------------------------------------------------------------------------------------
+
+
+def checkpoint_filter_fn(state_dict, model: MlpBackbone):
+    """Accept our own state dicts as they are, and the authors' checkpoints (plain or under a
+    'model' / 'state_dict' key) through the key mapping of `mlpnas.models.official`."""
+    from .official import convert_official_state
+
+    for key in ("model", "state_dict"):
+        if key in state_dict and isinstance(state_dict[key], dict):
+            state_dict = state_dict[key]
+    if "stem.conv.weight" in state_dict:
+        return state_dict
+    return convert_official_state(model, state_dict)
+
+
+def _create(variant: str, pretrained: bool, spec: NetSpec, **kwargs) -> MlpBackbone:
+    return build_model_with_cfg(
+        MlpBackbone, variant, pretrained, spec=spec,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
+        **kwargs)
+
+
+def _cfg(**kwargs):
+    return {
+        "url": "", "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": None,
+        "crop_pct": 0.9, "interpolation": "bicubic", "mean": IMAGENET_DEFAULT_MEAN,
+        "std": IMAGENET_DEFAULT_STD, "first_conv": "stem.conv", "classifier": "head",
+        **kwargs,
+    }
+
+
+def _test_cfg(size: int):
+    return _cfg(num_classes=10, input_size=(3, size, size), crop_pct=1.0)
+
+
+default_cfgs = generate_default_cfgs({
+    "cyclemlp_b1": _cfg(), "cyclemlp_b2": _cfg(), "cyclemlp_b3": _cfg(),
+    "cyclemlp_b4": _cfg(crop_pct=0.875), "cyclemlp_b5": _cfg(crop_pct=0.875),
+    "asmlp_t": _cfg(), "asmlp_s": _cfg(), "asmlp_b": _cfg(),
+    "hiremlp_tiny": _cfg(), "hiremlp_small": _cfg(), "hiremlp_base": _cfg(),
+    "hiremlp_large": _cfg(),
+    "vip_s7": _cfg(crop_pct=0.875), "vip_m7": _cfg(), "vip_l7": _cfg(),
+    "test_cyclemlp": _test_cfg(64), "test_asmlp": _test_cfg(64), "test_hiremlp": _test_cfg(64),
+    "test_vip": _test_cfg(56),
+})
+
+# the spec builder and arguments of every registered name (also used by tests and experiments)
+PUBLISHED: dict[str, tuple] = {
+    "cyclemlp_b1": (cycle_spec, dict(depths=(2, 2, 4, 2), dims=(64, 128, 320, 512))),
+    "cyclemlp_b2": (cycle_spec, dict(depths=(2, 3, 10, 3), dims=(64, 128, 320, 512))),
+    "cyclemlp_b3": (cycle_spec, dict(depths=(3, 4, 18, 3), dims=(64, 128, 320, 512),
+                                     mlp_ratios=(8, 8, 4, 4))),
+    "cyclemlp_b4": (cycle_spec, dict(depths=(3, 8, 27, 3), dims=(64, 128, 320, 512),
+                                     mlp_ratios=(8, 8, 4, 4))),
+    "cyclemlp_b5": (cycle_spec, dict(depths=(3, 4, 24, 3), dims=(96, 192, 384, 768))),
+    "asmlp_t": (asmlp_spec, dict(depths=(2, 2, 6, 2), embed_dim=96)),
+    "asmlp_s": (asmlp_spec, dict(depths=(2, 2, 18, 2), embed_dim=96)),
+    "asmlp_b": (asmlp_spec, dict(depths=(2, 2, 18, 2), embed_dim=128)),
+    "hiremlp_tiny": (hire_spec, dict(depths=(2, 2, 4, 2), dims=(64, 128, 320, 512))),
+    "hiremlp_small": (hire_spec, dict(depths=(3, 4, 10, 3), dims=(64, 128, 320, 512))),
+    "hiremlp_base": (hire_spec, dict(depths=(4, 6, 24, 3), dims=(64, 128, 320, 512))),
+    "hiremlp_large": (hire_spec, dict(depths=(4, 6, 24, 3), dims=(96, 192, 384, 768))),
+    "vip_s7": (vip_spec, dict(depths=(4, 3, 8, 3), dims=(192, 384, 384, 384),
+                              transitions=(True, False, False, False),
+                              segments=(32, 16, 16, 16))),
+    "vip_m7": (vip_spec, dict(depths=(4, 3, 14, 3), dims=(256, 256, 512, 512),
+                              transitions=(False, True, False, False),
+                              segments=(32, 32, 16, 16))),
+    "vip_l7": (vip_spec, dict(depths=(8, 8, 16, 4), dims=(256, 512, 512, 512),
+                              transitions=(True, False, False, False),
+                              segments=(32, 16, 16, 16))),
+    # tiny variants of every family for fast tests
+    "test_cyclemlp": (cycle_spec, dict(depths=(1, 1, 2, 1), dims=(16, 24, 32, 48), mlp_ratios=2,
+                                       img_size=64, num_classes=10)),
+    "test_asmlp": (asmlp_spec, dict(depths=(1, 1, 2, 1), embed_dim=16, mlp_ratio=2,
+                                    shift_size=3, img_size=64, num_classes=10)),
+    "test_hiremlp": (hire_spec, dict(depths=(1, 1, 3, 1), dims=(16, 24, 32, 48), mlp_ratios=2,
+                                     img_size=64, num_classes=10)),
+    "test_vip": (vip_spec, dict(depths=(1, 1, 1, 1), dims=(32, 64, 64, 64),
+                                transitions=(True, False, False, False),
+                                segments=(8, 4, 4, 4), mlp_ratios=2, img_size=56,
+                                num_classes=10)),
+}
+
+
+def published_spec(name: str, **overrides) -> NetSpec:
+    builder, args = PUBLISHED[name]
+    return builder(**{**args, **overrides})
+
+
+def _entry(name: str, pretrained: bool, kwargs) -> MlpBackbone:
+    # the spec depends on img_size (the permutator's FC sizes); timm passes it in kwargs
+    img_size = kwargs.pop("img_size", None)
+    spec = published_spec(name) if img_size is None else published_spec(name, img_size=img_size)
+    return _create(name, pretrained, spec, **kwargs)
+
+
+@register_model
+def cyclemlp_b1(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("cyclemlp_b1", pretrained, kwargs)
+
+
+@register_model
+def cyclemlp_b2(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("cyclemlp_b2", pretrained, kwargs)
+
+
+@register_model
+def cyclemlp_b3(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("cyclemlp_b3", pretrained, kwargs)
+
+
+@register_model
+def cyclemlp_b4(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("cyclemlp_b4", pretrained, kwargs)
+
+
+@register_model
+def cyclemlp_b5(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("cyclemlp_b5", pretrained, kwargs)
+
+
+@register_model
+def asmlp_t(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("asmlp_t", pretrained, kwargs)
+
+
+@register_model
+def asmlp_s(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("asmlp_s", pretrained, kwargs)
+
+
+@register_model
+def asmlp_b(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("asmlp_b", pretrained, kwargs)
+
+
+@register_model
+def hiremlp_tiny(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("hiremlp_tiny", pretrained, kwargs)
+
+
+@register_model
+def hiremlp_small(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("hiremlp_small", pretrained, kwargs)
+
+
+@register_model
+def hiremlp_base(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("hiremlp_base", pretrained, kwargs)
+
+
+@register_model
+def hiremlp_large(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("hiremlp_large", pretrained, kwargs)
+
+
+@register_model
+def vip_s7(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("vip_s7", pretrained, kwargs)
+
+
+@register_model
+def vip_m7(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("vip_m7", pretrained, kwargs)
+
+
+@register_model
+def vip_l7(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("vip_l7", pretrained, kwargs)
+
+
+@register_model
+def test_cyclemlp(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("test_cyclemlp", pretrained, kwargs)
+
+
+@register_model
+def test_asmlp(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("test_asmlp", pretrained, kwargs)
+
+
+@register_model
+def test_hiremlp(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("test_hiremlp", pretrained, kwargs)
+
+
+@register_model
+def test_vip(pretrained=False, **kwargs) -> MlpBackbone:
+    return _entry("test_vip", pretrained, kwargs)

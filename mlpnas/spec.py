@@ -1,0 +1,354 @@
+"""Plain, torch-free description of one static network (`NetSpec`).
+
+Every model mlpnas builds, published or found by a search, is a `NetSpec`: a stem, a list of
+stages (each with an optional downsampler at its entry and a list of blocks), a norm kind and a
+classifier. A block is a token mixer family with its options plus the MLP hidden width.
+
+The spec is the contract between the torch-free search space (`mlpnas.space`), the model
+builder (`mlpnas.models.backbone`) and export files: it round-trips through `to_dict` /
+`from_dict` (JSON-compatible) and validates itself with plain-language errors.
+
+The family table (`FAMILIES`) is the one place that knows which options each mixer family
+takes and what values are legal; the mixers and the search-space parser both use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+
+NORMS = ("layer", "group", "batch")
+ACTS = ("relu", "gelu")
+
+
+class SpecError(UserError, ValueError):
+    """A network or mixer description that cannot be built; the message says what to change."""
+
+
+# --------------------------------------------------------------------------------------------
+# Mixer families
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """What one mixer family accepts. `options` maps option name -> default value."""
+
+    name: str
+    paper: str
+    options: Mapping[str, Any]
+    kernel_option: str  # the option that plays the role of the "pseudo-kernel"
+    kernel_meaning: str
+
+    def check(self, options: Mapping[str, Any], dim: int | None = None,
+              resolution: tuple[int, int] | None = None, where: str = "") -> dict[str, Any]:
+        """Return the full option dict (defaults filled in) or raise SpecError."""
+        prefix = f"{where}: " if where else ""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise SpecError(
+                f"{prefix}mixer '{self.name}' has no option '{unknown[0]}'; "
+                f"its options are {', '.join(self.options)}.")
+        full = {**self.options, **options}
+        _FAMILY_CHECKS[self.name](full, dim, resolution, prefix)
+        return full
+
+
+def _positive_int(value: Any, name: str, prefix: str, odd: bool = False,
+                  allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "a non-negative" if allow_zero else "a positive"
+        raise SpecError(f"{prefix}{name} must be {what} integer, got {value!r}.")
+    if odd and value % 2 == 0:
+        raise SpecError(f"{prefix}{name} must be odd (1, 3, 5, 7, ...), got {value}.")
+    return value
+
+
+def _check_cycle(o: dict, dim, resolution, prefix) -> None:
+    k = o["kernel"]
+    ks = list(k) if isinstance(k, (list, tuple)) else [k]
+    if len(ks) not in (1, 2):
+        raise SpecError(f"{prefix}cycle kernel must be one odd integer or a pair (K_h, K_w), "
+                        f"got {k!r}.")
+    for v in ks:
+        _positive_int(v, "cycle kernel", prefix, odd=True)
+
+
+def _check_shift(o: dict, dim, resolution, prefix) -> None:
+    _positive_int(o["shift_size"], "shift shift_size", prefix, odd=True)
+
+
+def _check_hire(o: dict, dim, resolution, prefix) -> None:
+    _positive_int(o["region"], "hire region", prefix)
+    _positive_int(o["step"], "hire step", prefix, allow_zero=True)
+    if dim is not None and dim < 2:
+        raise SpecError(f"{prefix}hire needs a width of at least 2 (its hidden width is C//2), "
+                        f"got {dim}.")
+
+
+def _check_permute(o: dict, dim, resolution, prefix) -> None:
+    g = _positive_int(o["segments"], "permute segments", prefix)
+    if dim is not None and dim % g != 0:
+        divisors = [d for d in range(1, dim + 1) if dim % d == 0]
+        raise SpecError(
+            f"{prefix}permute segments={g} does not divide the width {dim}: the channels are "
+            f"cut into equal segments, so segments must be one of {divisors}.")
+
+
+_FAMILY_CHECKS = {
+    "cycle": _check_cycle,
+    "shift": _check_shift,
+    "hire": _check_hire,
+    "permute": _check_permute,
+}
+
+FAMILIES: dict[str, FamilyInfo] = {
+    "cycle": FamilyInfo("cycle", "CycleMLP", {"kernel": 3}, "kernel",
+                        "CycleFC pseudo-kernel K (1xK along W, Kx1 along H)"),
+    "shift": FamilyInfo("shift", "AS-MLP", {"shift_size": 5}, "shift_size",
+                        "axial shift size"),
+    "hire": FamilyInfo("hire", "Hire-MLP", {"region": 2, "step": 0}, "region",
+                       "region size (rows/columns folded into channels)"),
+    "permute": FamilyInfo("permute", "ViP", {"segments": 8}, "segments",
+                          "number of channel segments of the weighted permutator"),
+}
+
+
+def family(name: str) -> FamilyInfo:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise SpecError(f"unknown mixer family '{name}'; known families are "
+                        f"{', '.join(FAMILIES)}.") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Network description
+# --------------------------------------------------------------------------------------------
+
+
+def _check_choice(value, allowed, what):
+    if value is not None and value not in allowed:
+        raise SpecError(f"{what} must be one of {', '.join(allowed)} (or null), got {value!r}.")
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """Patch embedding: conv(kernel, stride, padding) [+ norm] [+ act]."""
+
+    kernel: int = 4
+    stride: int = 4
+    padding: int = 0
+    norm: str | None = None
+    act: str | None = None
+
+    def __post_init__(self):
+        _check_choice(self.norm, NORMS, "stem norm")
+        _check_choice(self.act, ACTS, "stem act")
+
+    def out_size(self, size: int) -> int:
+        return (size + 2 * self.padding - self.kernel) // self.stride + 1
+
+
+@dataclass(frozen=True)
+class DownsampleSpec:
+    """Entry of a stage. kind='conv': conv(kernel, stride, padding) [+ norm] [+ act];
+    kind='merge': Swin/AS-MLP patch merging (2x2 neighbours concatenated, norm over 4C,
+    linear 4C -> C_out without bias)."""
+
+    kind: str = "conv"
+    kernel: int = 3
+    stride: int = 2
+    padding: int = 1
+    norm: str | None = None
+    act: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("conv", "merge"):
+            raise SpecError(f"downsample kind must be 'conv' or 'merge', got {self.kind!r}.")
+        _check_choice(self.norm, NORMS, "downsample norm")
+        _check_choice(self.act, ACTS, "downsample act")
+
+    def out_size(self, size: int) -> int:
+        if self.kind == "merge":
+            return math.ceil(size / 2)
+        return (size + 2 * self.padding - self.kernel) // self.stride + 1
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    mixer: str
+    options: tuple[tuple[str, Any], ...]
+    mlp_hidden: int
+
+    @staticmethod
+    def make(mixer: str, mlp_hidden: int, **options) -> BlockSpec:
+        return BlockSpec(mixer, _freeze(options), int(mlp_hidden))
+
+    @property
+    def mixer_options(self) -> dict[str, Any]:
+        return {k: _thaw(v) for k, v in self.options}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    dim: int
+    blocks: tuple[BlockSpec, ...]
+    downsample: DownsampleSpec | None = None
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    stem: StemSpec
+    stages: tuple[StageSpec, ...]
+    norm: str = "layer"
+    in_chans: int = 3
+    num_classes: int = 1000
+    img_size: tuple[int, int] = (224, 224)
+    skip_lam: float = 1.0
+    meta: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+
+    def __post_init__(self):
+        _check_choice(self.norm, NORMS, "norm")
+        object.__setattr__(self, "img_size", _pair(self.img_size))
+        if not self.stages:
+            raise SpecError("a network needs at least one stage.")
+        self.validate()
+
+    # -- derived -------------------------------------------------------------------------
+
+    def resolutions(self) -> list[tuple[int, int]]:
+        """Feature-map size (H, W) inside each stage for the spec's img_size."""
+        h, w = (self.stem.out_size(s) for s in self.img_size)
+        out = []
+        for i, st in enumerate(self.stages):
+            if st.downsample is not None:
+                h, w = st.downsample.out_size(h), st.downsample.out_size(w)
+            if h < 1 or w < 1:
+                raise SpecError(
+                    f"stage {i} would have a {h}x{w} feature map at input size "
+                    f"{self.img_size[0]}x{self.img_size[1]}: use a larger input or fewer "
+                    f"downsampling steps.")
+            out.append((h, w))
+        return out
+
+    def validate(self) -> None:
+        res = self.resolutions()
+        prev = None
+        for i, st in enumerate(self.stages):
+            if st.dim < 1:
+                raise SpecError(f"stage {i}: width must be positive, got {st.dim}.")
+            if not st.blocks:
+                raise SpecError(f"stage {i}: depth must be at least 1.")
+            if prev is not None and st.downsample is None and st.dim != prev:
+                raise SpecError(f"stage {i}: width changes from {prev} to {st.dim} without a "
+                                f"downsample entry; add one (a 1x1 conv keeps the resolution).")
+            for j, b in enumerate(st.blocks):
+                where = f"stage {i} block {j}"
+                family(b.mixer).check(b.mixer_options, st.dim, res[i], where)
+                if b.mlp_hidden < 1:
+                    raise SpecError(f"{where}: mlp_hidden must be positive, got {b.mlp_hidden}.")
+            prev = st.dim
+
+    @property
+    def depths(self) -> list[int]:
+        return [len(s.blocks) for s in self.stages]
+
+    @property
+    def dims(self) -> list[int]:
+        return [s.dim for s in self.stages]
+
+    def replace(self, **changes) -> NetSpec:
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d.update(changes)
+        return NetSpec(**d)
+
+    # -- (de)serialisation ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": _dc_dict(self.stem),
+            "stages": [
+                {
+                    "dim": s.dim,
+                    "downsample": None if s.downsample is None else _dc_dict(s.downsample),
+                    "blocks": [
+                        {"mixer": b.mixer, "options": b.mixer_options, "mlp_hidden": b.mlp_hidden}
+                        for b in s.blocks
+                    ],
+                }
+                for s in self.stages
+            ],
+            "norm": self.norm,
+            "in_chans": self.in_chans,
+            "num_classes": self.num_classes,
+            "img_size": list(self.img_size),
+            "skip_lam": self.skip_lam,
+            "meta": {k: _thaw(v) for k, v in self.meta},
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> NetSpec:
+        try:
+            stages = tuple(
+                StageSpec(
+                    dim=int(s["dim"]),
+                    downsample=None if s.get("downsample") is None
+                    else DownsampleSpec(**s["downsample"]),
+                    blocks=tuple(BlockSpec.make(b["mixer"], b["mlp_hidden"], **b.get("options", {}))
+                                 for b in s["blocks"]),
+                )
+                for s in d["stages"]
+            )
+            return NetSpec(
+                stem=StemSpec(**d["stem"]),
+                stages=stages,
+                norm=d.get("norm", "layer"),
+                in_chans=int(d.get("in_chans", 3)),
+                num_classes=int(d.get("num_classes", 1000)),
+                img_size=tuple(d.get("img_size", (224, 224))),
+                skip_lam=float(d.get("skip_lam", 1.0)),
+                meta=_freeze(d.get("meta", {})),
+            )
+        except (KeyError, TypeError) as e:
+            raise SpecError(f"network description is incomplete or malformed ({e}); it needs "
+                            f"'stem' and 'stages' with 'dim' and 'blocks'.") from None
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(x) for x in v)
+    if len(v) != 2:
+        raise SpecError(f"img_size must be one integer or (height, width), got {v!r}.")
+    return v
+
+
+def _freeze(v):
+    if isinstance(v, Mapping):
+        return tuple(sorted((str(k), _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return ("__list__",) + tuple(_freeze(x) for x in v)
+    return v
+
+
+def _thaw(v):
+    if isinstance(v, tuple):
+        if v and v[0] == "__list__":
+            return [_thaw(x) for x in v[1:]]
+        return {k: _thaw(x) for k, x in v}
+    return v
+
+
+def _dc_dict(obj) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
