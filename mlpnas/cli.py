@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 VERBS: dict[str, str] = {
+    "train": "train the weight-sharing supernet of a search space (+space=NAME)",
     "info": "show a registered model: stages, feature-map sizes, parameters and GMACs",
 }
+NEEDS_SPACE = ("train",)
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -56,6 +58,35 @@ def _run_task(verb: str):
     return task
 
 
+def _space_override(verb: str, overrides: list[str]) -> list[str]:
+    """Check the `+space=` override before Hydra sees it, so that a missing or unknown space
+    is one plain sentence; `+space=/path/file.yaml` becomes the `custom` option."""
+    from .space import known_spaces
+
+    if any(o in ("--help", "-h", "--hydra-help") or o.startswith("--cfg") for o in overrides):
+        return overrides
+    known = known_spaces()
+    out, found = [], False
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+") == "space":
+            found = True
+            if value.endswith((".yaml", ".yml")):
+                path = Path(value).expanduser().resolve()
+                if not path.is_file():
+                    _fail(verb, f"search space file '{value}' does not exist.")
+                out += ["+space=custom", f"space.path={path}", f"space.name={path.stem}"]
+                continue
+            if value not in known:
+                _fail(verb, f"unknown search space '{value}'; known spaces are "
+                            f"{', '.join(known)} (or +space=/path/to/space.yaml).")
+        out.append(o)
+    if not found and not any(o.lstrip("+").startswith("experiment=") for o in overrides):
+        _fail(verb, f"no search space given; add +space=NAME with NAME one of "
+                    f"{', '.join(known)} (or +space=/path/to/space.yaml).")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -67,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (CONF_DIR / f"{verb}.yaml").is_file():
         _fail(verb, f"configuration folder not found at {CONF_DIR}; install mlpnas from its "
                     f"source checkout with `pip install -e .`.")
+    if verb in NEEDS_SPACE:
+        overrides = _space_override(verb, overrides)
     import hydra
 
     sys.argv = [f"mlpnas {verb}", *overrides]

@@ -39,6 +39,7 @@ class FamilyInfo:
     """What one mixer family accepts. `options` maps option name -> default value."""
 
     name: str
+    code: str  # one letter used in architecture keys
     paper: str
     options: Mapping[str, Any]
     kernel_option: str  # the option that plays the role of the "pseudo-kernel"
@@ -108,13 +109,13 @@ _FAMILY_CHECKS = {
 }
 
 FAMILIES: dict[str, FamilyInfo] = {
-    "cycle": FamilyInfo("cycle", "CycleMLP", {"kernel": 3}, "kernel",
+    "cycle": FamilyInfo("cycle", "c", "CycleMLP", {"kernel": 3}, "kernel",
                         "CycleFC pseudo-kernel K (1xK along W, Kx1 along H)"),
-    "shift": FamilyInfo("shift", "AS-MLP", {"shift_size": 5}, "shift_size",
+    "shift": FamilyInfo("shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size",
                         "axial shift size"),
-    "hire": FamilyInfo("hire", "Hire-MLP", {"region": 2, "step": 0}, "region",
+    "hire": FamilyInfo("hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region",
                        "region size (rows/columns folded into channels)"),
-    "permute": FamilyInfo("permute", "ViP", {"segments": 8}, "segments",
+    "permute": FamilyInfo("permute", "p", "ViP", {"segments": 8}, "segments",
                           "number of channel segments of the weighted permutator"),
 }
 

@@ -29,3 +29,30 @@ def test_user_errors_are_one_sentence_and_exit_2(args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("train",), "no search space given; add +space=NAME with NAME one of"),
+    (("train", "+space=nope"), "unknown search space 'nope'; known spaces are"),
+    (("train", "+space=/no/such.yaml"), "search space file '/no/such.yaml' does not exist"),
+    (("train", "+space=tiny", "data=imagefolder"), "data=imagefolder needs a dataset folder"),
+])
+def test_train_user_errors(tmp_path, args, message):
+    r = mlpnas(*args, f"out_dir={tmp_path / 'run'}")
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_train_refuses_a_supernet_of_another_space_without_touching_it(tmp_path):
+    out = tmp_path / "run"
+    ok = mlpnas("train", "+space=tiny", f"out_dir={out}", "data.train_size=64",
+                "data.val_size=16", "data.holdout_size=16", "train.batch_size=32",
+                "train.epochs=1", "progress=false")
+    assert ok.returncode == 0, ok.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    r = mlpnas("train", "+space=cycle_vs_shift", f"out_dir={out}", "progress=false")
+    assert r.returncode == 2
+    assert "holds a supernet of space 'tiny'" in r.stderr and "use another out_dir" in r.stderr
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before

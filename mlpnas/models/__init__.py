@@ -1,6 +1,6 @@
 """Static models: one backbone for every family, the published variants, official weights."""
 
-from .backbone import Block, MlpBackbone, Stage
+from .backbone import Block, MlpBackbone, Stage, make_block
 from .official import OfficialCheckpointError, convert_official_state, from_official
 from .zoo import (
     PUBLISHED,
@@ -22,6 +22,7 @@ __all__ = [
     "cycle_spec",
     "from_official",
     "hire_spec",
+    "make_block",
     "published_spec",
     "vip_spec",
 ]

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..layers import ConvEmbed, Mlp, PatchMerging, create_norm
 from ..mixers import create_mixer
-from ..spec import DownsampleSpec, NetSpec
+from ..spec import BlockSpec, DownsampleSpec, NetSpec
 
 
 class Block(nn.Module):
@@ -41,6 +41,13 @@ class Block(nn.Module):
             return x + self.drop_path(self.mlp(self.norm2(x)))
         x = x + self.drop_path(self.mixer(self.norm1(x))) / self.skip_lam
         return x + self.drop_path(self.mlp(self.norm2(x))) / self.skip_lam
+
+
+def make_block(dim: int, block: BlockSpec, resolution: tuple[int, int], norm: str,
+               drop_path: float = 0.0, skip_lam: float = 1.0, drop: float = 0.0) -> Block:
+    """The static block described by `block` for a (H, W) = `resolution` map of width `dim`."""
+    mixer = create_mixer(block.mixer, dim, input_size=resolution, **block.mixer_options)
+    return Block(dim, mixer, block.mlp_hidden, norm, drop_path, skip_lam, drop)
 
 
 def create_downsample(ds: DownsampleSpec | None, in_dim: int, out_dim: int) -> nn.Module:
@@ -106,11 +113,8 @@ class MlpBackbone(nn.Module):
         for i, stage in enumerate(spec.stages):
             reduction *= _reduction(stage.downsample)
             blocks = []
-            for b in stage.blocks:
-                mixer = create_mixer(b.mixer, stage.dim, input_size=resolutions[i],
-                                     **b.mixer_options)
-                blocks.append(Block(stage.dim, mixer, b.mlp_hidden, spec.norm, dpr[k],
-                                    spec.skip_lam, drop_rate))
+            for j, b in enumerate(stage.blocks):
+                blocks.append(self.create_block(i, j, stage.dim, b, resolutions[i], dpr[k]))
                 k += 1
             stages.append(Stage(create_downsample(stage.downsample, prev, stage.dim), blocks))
             self.feature_info.append(
@@ -123,6 +127,12 @@ class MlpBackbone(nn.Module):
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dims[-1], spec.num_classes) if spec.num_classes > 0 else nn.Identity()
         self.apply(_init_weights)
+
+    def create_block(self, stage: int, index: int, dim: int, block: BlockSpec,
+                     resolution: tuple[int, int], drop_path: float) -> nn.Module:
+        """The block at (stage, index); the supernet overrides this."""
+        return make_block(dim, block, resolution, self.spec.norm, drop_path,
+                          self.spec.skip_lam, self.drop_rate)
 
     # -- timm API --------------------------------------------------------------------------
 

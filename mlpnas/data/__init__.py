@@ -1,0 +1,93 @@
+"""Data: the built-in synthetic dataset (default) and real datasets (image folders through
+timm's dataset factory, CIFAR-format directories), split three ways:
+
+- `train`: what the supernet trains on;
+- `holdout`: carved from the training data with a fixed seed, never trained on; the search
+  scores architectures on it;
+- `val`: the dataset's validation split, for reported accuracies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import UserError
+from .synthetic import SyntheticShapes
+
+__all__ = ["DataSplits", "SyntheticShapes", "build_data", "iterate_batches", "sequential_batches"]
+
+
+@dataclass
+class DataSplits:
+    name: str
+    train: Dataset
+    holdout: Dataset
+    val: Dataset
+    num_classes: int
+
+    def describe(self) -> str:
+        return (f"data '{self.name}': {len(self.train)} train, {len(self.holdout)} holdout, "
+                f"{len(self.val)} val images, {self.num_classes} classes")
+
+
+def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0) -> DataSplits:
+    """`cfg` is the `data` node of the configuration (conf/data/*.yaml); `input_size` is
+    (channels, height, width) of the search space."""
+    name = cfg.get("name", "synthetic")
+    c, h, w = input_size
+    if name == "synthetic":
+        n_cls = int(cfg.get("num_classes", 10))
+        base = int(cfg.get("seed", 0)) * 1000 + 7919
+        return DataSplits(
+            name,
+            SyntheticShapes(int(cfg.get("train_size", 20000)), base + 1, h, w, n_cls, c),
+            SyntheticShapes(int(cfg.get("holdout_size", 2000)), base + 2, h, w, n_cls, c),
+            SyntheticShapes(int(cfg.get("val_size", 2000)), base + 3, h, w, n_cls, c),
+            n_cls)
+    from . import _real
+
+    frac = float(cfg.get("holdout_fraction", 0.1))
+    if name == "imagefolder":
+        def make(split, training):
+            return _real.image_folder(cfg.get("root"), split, input_size, training, cfg)
+        train_aug, train_plain, val = make("train", True), make("train", False), make("val", False)
+        n_cls = train_aug.num_classes
+    elif name in ("cifar10", "cifar100"):
+        variant = int(name[5:])
+
+        def make(train, training):
+            return _real.CifarFolder(cfg.get("root"), train, variant,
+                                     _real.transforms(input_size, training, cfg))
+        train_aug, train_plain, val = make(True, True), make(True, False), make(False, False)
+        n_cls = variant
+    else:
+        raise UserError(f"unknown dataset '{name}'; use data=synthetic, data=imagefolder, "
+                        f"data=cifar10 or data=cifar100.")
+    split_seed = int(cfg.get("seed", 0))
+    train, _ = _real.holdout_split(train_aug, frac, split_seed)
+    _, holdout = _real.holdout_split(train_plain, frac, split_seed)
+    return DataSplits(name, train, holdout, val, n_cls)
+
+
+def iterate_batches(ds: Dataset, batches: Sequence[Sequence[int]], num_workers: int = 0,
+                    pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images, labels) for the given lists of indices, in order. In-memory datasets
+    (the synthetic one) are sliced directly; others go through a DataLoader."""
+    if hasattr(ds, "get_batch"):
+        for idx in batches:
+            yield ds.get_batch(idx)
+        return
+    loader = DataLoader(ds, batch_sampler=list(batches), num_workers=num_workers,
+                        pin_memory=pin_memory, persistent_workers=False)
+    yield from loader
+
+
+def sequential_batches(n: int, batch_size: int, limit: int | None = None) -> list[list[int]]:
+    """Index batches covering the first `limit` (default all) items in order."""
+    n = n if limit is None else min(n, limit)
+    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]

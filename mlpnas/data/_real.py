@@ -1,0 +1,113 @@
+"""Real datasets: image folders through timm's dataset factory, CIFAR-format directories,
+both with timm's transforms."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+
+from ..errors import UserError
+
+IMG_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+
+
+def _check_root(root: str | None, what: str) -> Path:
+    if root in (None, "", "???"):
+        raise UserError(f"data={what} needs a dataset folder: add data.root=/path/to/dataset.")
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        raise UserError(f"data.root '{p}' does not exist or is not a folder; point data.root "
+                        f"at the {what} dataset.")
+    return p
+
+
+def transforms(input_size, is_training: bool, cfg):
+    from timm.data import create_transform
+
+    return create_transform(
+        tuple(input_size), is_training=is_training,
+        hflip=cfg.get("hflip", 0.5) if is_training else 0.0,
+        auto_augment=cfg.get("auto_augment") if is_training else None,
+        crop_pct=cfg.get("crop_pct", 0.875),
+        interpolation="bicubic", mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+        std=tuple(cfg.get("std", (0.229, 0.224, 0.225))))
+
+
+def _find_split(root: Path, names: tuple[str, ...]) -> Path | None:
+    for n in names:
+        if (root / n).is_dir():
+            return root / n
+    return None
+
+
+def image_folder(root: str, split: str, input_size, is_training: bool, cfg) -> Dataset:
+    """`root/<split>/<class>/<image>` read by timm's dataset factory."""
+    from timm.data import create_dataset
+
+    base = _check_root(root, "imagefolder")
+    names = {"train": ("train", "training"), "val": ("val", "validation", "valid", "test")}
+    folder = _find_split(base, names.get(split, (split,)))
+    if folder is None:
+        raise UserError(f"data.root '{base}' has no '{names.get(split, (split,))[0]}' folder; "
+                        f"an image-folder dataset needs {base}/train/<class>/<images> and "
+                        f"{base}/val/<class>/<images>.")
+    if not any(p.suffix.lower() in IMG_EXT for p in folder.rglob("*") if p.is_file()):
+        raise UserError(f"dataset folder '{folder}' holds no images ({', '.join(IMG_EXT)}); "
+                        f"put one sub-folder of images per class in it.")
+    ds = create_dataset("", root=str(folder), split=split, is_training=is_training,
+                        transform=transforms(input_size, is_training, cfg))
+    ds.num_classes = len({t for _, t in ds.reader.samples})
+    return ds
+
+
+class CifarFolder(Dataset):
+    """A CIFAR-10/100 directory in the original python-pickle format (`data_batch_1..5` and
+    `test_batch`, or `train` and `test` for CIFAR-100), possibly inside
+    `cifar-10-batches-py` / `cifar-100-python`. Unlike torchvision's loader it does not insist
+    on the md5 sums of the official files, so smaller or re-packed directories work too."""
+
+    def __init__(self, root: str, train: bool, variant: int, transform=None):
+        base = _check_root(root, f"cifar{variant}")
+        sub = base / ("cifar-10-batches-py" if variant == 10 else "cifar-100-python")
+        base = sub if sub.is_dir() else base
+        if variant == 10:
+            files = sorted(base.glob("data_batch_*")) if train else [base / "test_batch"]
+            key = "labels"
+        else:
+            files = [base / ("train" if train else "test")]
+            key = "fine_labels"
+        files = [f for f in files if f.is_file()]
+        if not files:
+            expected = "data_batch_1..5 and test_batch" if variant == 10 else "train and test"
+            raise UserError(f"'{base}' holds no CIFAR-{variant} batch files ({expected}); "
+                            f"point data.root at an unpacked CIFAR-{variant} python archive.")
+        data, labels = [], []
+        for f in files:
+            with open(f, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")
+            data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(entry[key])
+        self.data = np.concatenate(data).transpose(0, 2, 3, 1)  # N, H, W, C
+        self.targets = [int(t) for t in labels]
+        self.transform = transform
+        self.num_classes = variant
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        img = Image.fromarray(self.data[i])
+        return (self.transform(img) if self.transform else img), self.targets[i]
+
+
+def holdout_split(ds: Dataset, fraction: float, seed: int) -> tuple[Subset, Subset]:
+    """Split a training set into (train, holdout) with a fixed seed: the supernet never sees
+    the holdout part, which the search scores architectures on."""
+    n = len(ds)
+    n_hold = max(1, int(round(n * fraction)))
+    order = np.random.default_rng(seed).permutation(n)
+    return Subset(ds, sorted(order[n_hold:].tolist())), Subset(ds, sorted(order[:n_hold].tolist()))

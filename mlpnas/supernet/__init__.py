@@ -1,0 +1,51 @@
+"""The weight-sharing supernet: elastic ops, set_active / extract, once-for-all training,
+norm-statistics recalibration."""
+
+from ._elastic import (
+    ElasticCycleMixer,
+    ElasticHireMixer,
+    ElasticMlp,
+    ElasticPermuteMixer,
+    ElasticShiftMixer,
+    sort_mlp_channels,
+)
+from ._supernet import SuperBlock, Supernet, build_supernet
+
+__all__ = [
+    "ElasticCycleMixer",
+    "ElasticHireMixer",
+    "ElasticMlp",
+    "ElasticPermuteMixer",
+    "ElasticShiftMixer",
+    "SuperBlock",
+    "Supernet",
+    "build_supernet",
+    "sort_mlp_channels",
+]
+
+from ._eval import evaluate, has_batchnorm, recalibrate_bn, subnet_accuracy  # noqa: E402
+from ._train import (  # noqa: E402
+    CHECKPOINT,
+    METRICS,
+    DistEnv,
+    TrainResult,
+    describe_mismatch,
+    fingerprint,
+    load_checkpoint,
+    train_supernet,
+)
+
+__all__ += [
+    "CHECKPOINT",
+    "METRICS",
+    "DistEnv",
+    "TrainResult",
+    "describe_mismatch",
+    "evaluate",
+    "fingerprint",
+    "has_batchnorm",
+    "load_checkpoint",
+    "recalibrate_bn",
+    "subnet_accuracy",
+    "train_supernet",
+]

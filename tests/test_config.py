@@ -1,0 +1,82 @@
+"""Every option of every Hydra config group composes, and instantiates what it describes."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from mlpnas.cli import CONF_DIR, VERBS
+from mlpnas.data import build_data
+from mlpnas.space import known_spaces, load_space
+from mlpnas.supernet._train import _RECIPE_KEYS
+from mlpnas.tasks._common import plain, space_from_cfg
+
+GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml"))
+          for g in CONF_DIR.iterdir() if g.is_dir() and g.name != "hydra"}
+
+
+def _compose(verb, overrides=()):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=verb, overrides=list(overrides))
+
+
+def test_every_verb_has_a_config():
+    for verb in VERBS:
+        assert (CONF_DIR / f"{verb}.yaml").is_file()
+
+
+def test_every_shipped_space_has_a_space_option():
+    assert set(known_spaces()) <= set(GROUPS["space"])
+
+
+@pytest.mark.parametrize("option", GROUPS["space"])
+def test_space_options(option, tmp_path):
+    extra = []
+    if option == "custom":
+        extra = [f"space.path={Path(load_space('tiny').path)}"]
+    cfg = _compose("train", [f"+space={option}", *extra])
+    space = space_from_cfg(cfg)
+    assert space.size() > 1
+    assert "runs/supernets/" in str(cfg.out_dir)
+
+
+@pytest.mark.parametrize("option", GROUPS["data"])
+def test_data_options(option, tmp_path):
+    from test_data import _cifar, _image_folder
+
+    cfg = _compose("train", ["+space=tiny", f"data={option}"])
+    data = plain(cfg.data)
+    if option == "imagefolder":
+        _image_folder(tmp_path)
+        data["root"] = str(tmp_path)
+    elif option.startswith("cifar"):
+        _cifar(tmp_path / "c", int(option[5:]))
+        data["root"] = str(tmp_path / "c")
+    elif option == "synthetic":
+        data.update(train_size=64, holdout_size=16, val_size=16)
+    splits = build_data(data, (3, 16, 16))
+    assert len(splits.train) and len(splits.holdout) and len(splits.val)
+
+
+@pytest.mark.parametrize("option", GROUPS["train"])
+def test_train_options(option):
+    recipe = plain(_compose("train", ["+space=tiny", f"train={option}"]).train)
+    assert set(_RECIPE_KEYS) <= set(recipe)
+    from mlpnas.supernet._train import _Losses
+
+    _Losses(recipe, 10)
+
+
+@pytest.mark.parametrize("option", GROUPS["hardware"])
+def test_hardware_options(option):
+    import torch
+
+    hw = _compose("train", ["+space=tiny", f"hardware={option}"]).hardware
+    torch.device(hw.device)
+    assert hw.amp in (None, "fp32", "bf16")
+
+
+@pytest.mark.parametrize("option", GROUPS.get("experiment", []))
+def test_experiment_options(option):
+    cfg = _compose("train", [f"+experiment={option}"])
+    assert space_from_cfg(cfg).size() > 1

@@ -1,0 +1,126 @@
+"""Data: the synthetic dataset, image folders and CIFAR-format directories written here."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mlpnas.data import build_data, iterate_batches, sequential_batches
+from mlpnas.data.synthetic import CLASSES, generate, render
+from mlpnas.errors import UserError
+
+
+def test_synthetic_is_deterministic_and_balanced():
+    a, la = generate(200, 5)
+    b, lb = generate(200, 5)
+    c, _ = generate(200, 6)
+    assert np.array_equal(a, b) and np.array_equal(la, lb) and not np.array_equal(a, c)
+    assert np.bincount(la).tolist() == [20] * 10
+    assert a.shape == (200, 3, 32, 32) and a.dtype == np.uint8
+
+
+def test_synthetic_classes_need_spatial_structure():
+    """Position-free statistics (the histogram of pixel values) do not tell the relational
+    classes apart: a nearest-class-mean classifier on histograms stays near chance among
+    'square right of / below / left of / above disk'."""
+    imgs, labels = generate(1600, 1)
+    sel = (labels >= 4) & (labels <= 7)
+    x = imgs[sel].mean(1).reshape(sel.sum(), -1)
+    feats = np.stack([np.histogram(v, bins=16, range=(0, 255))[0] for v in x]).astype(float)
+    y = labels[sel] - 4
+    half = len(y) // 2
+    means = np.stack([feats[:half][y[:half] == c].mean(0) for c in range(4)])
+    pred = np.argmin(((feats[half:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert (pred == y[half:]).mean() < 0.4  # chance is 0.25
+    assert len(CLASSES) == 10
+
+
+def test_synthetic_any_size():
+    img = render(3, np.random.default_rng(0), 45, 61)
+    assert img.shape == (3, 45, 61) and img.min() >= 0 and img.max() <= 1
+
+
+def test_build_synthetic_splits_are_disjoint_draws():
+    d = build_data({"name": "synthetic", "train_size": 100, "holdout_size": 50,
+                    "val_size": 50}, (3, 16, 16))
+    assert (len(d.train), len(d.holdout), len(d.val), d.num_classes) == (100, 50, 50, 10)
+    assert not torch.equal(d.train.images[:50], d.holdout.images)
+    x, y = next(iterate_batches(d.val, sequential_batches(50, 8)))
+    assert x.shape == (8, 3, 16, 16) and x.dtype == torch.float32 and y.shape == (8,)
+
+
+def _image_folder(root, classes=3, per_class=4, size=20):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                arr = rng.integers(0, 255, (size, size + 3, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(d / f"{i}.png")
+
+
+def test_image_folder_through_timm(tmp_path):
+    _image_folder(tmp_path)
+    d = build_data({"name": "imagefolder", "root": str(tmp_path), "holdout_fraction": 0.25},
+                   (3, 16, 16))
+    assert d.num_classes == 3 and len(d.train) == 9 and len(d.holdout) == 3 and len(d.val) == 12
+    x, y = next(iterate_batches(d.val, [list(range(4))]))
+    assert x.shape == (4, 3, 16, 16) and set(y.tolist()) <= {0, 1, 2}
+    x, _ = next(iterate_batches(d.train, [list(range(4))]))
+    assert x.shape == (4, 3, 16, 16)
+
+
+def _cifar(root, variant, n_train=30, n_test=10):
+    rng = np.random.default_rng(0)
+    key = "labels" if variant == 10 else "fine_labels"
+
+    def batch(n):
+        return {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                key: rng.integers(0, variant, n).tolist()}
+
+    root.mkdir(parents=True)
+    if variant == 10:
+        for i in range(1, 3):
+            with open(root / f"data_batch_{i}", "wb") as fh:
+                pickle.dump(batch(n_train // 2), fh)
+        with open(root / "test_batch", "wb") as fh:
+            pickle.dump(batch(n_test), fh)
+    else:
+        for name, n in (("train", n_train), ("test", n_test)):
+            with open(root / name, "wb") as fh:
+                pickle.dump(batch(n), fh)
+
+
+@pytest.mark.parametrize("variant,sub", [(10, "cifar-10-batches-py"), (100, "")])
+def test_cifar_format_directory(tmp_path, variant, sub):
+    _cifar(tmp_path / sub if sub else tmp_path / "c", variant)
+    root = tmp_path if sub else tmp_path / "c"
+    d = build_data({"name": f"cifar{variant}", "root": str(root), "holdout_fraction": 0.1},
+                   (3, 32, 32))
+    assert d.num_classes == variant and len(d.train) == 27 and len(d.holdout) == 3
+    assert len(d.val) == 10
+    x, y = next(iterate_batches(d.val, [[0, 1, 2]]))
+    assert x.shape == (3, 3, 32, 32)
+
+
+@pytest.mark.parametrize("cfg,message", [
+    ({"name": "imagefolder"}, "data=imagefolder needs a dataset folder: add data.root="),
+    ({"name": "imagefolder", "root": "/no/such/dir"}, "data.root '/no/such/dir' does not exist"),
+    ({"name": "cifar10", "root": "EMPTY"}, "holds no CIFAR-10 batch files"),
+    ({"name": "imagefolder", "root": "EMPTY"}, "has no 'train' folder"),
+    ({"name": "imagenet21k"}, "unknown dataset 'imagenet21k'"),
+])
+def test_missing_or_empty_dataset_is_one_clear_error(tmp_path, cfg, message):
+    cfg = {k: (str(tmp_path) if v == "EMPTY" else v) for k, v in cfg.items()}
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        build_data(cfg, (3, 16, 16))
+
+
+def test_image_folder_without_images(tmp_path):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    (tmp_path / "val" / "a").mkdir(parents=True)
+    with pytest.raises(UserError, match="holds no images"):
+        build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 16, 16))

@@ -1,0 +1,169 @@
+"""The supernet: extracted subnets equal the supernet, weights are shared as documented,
+only the active path runs, BatchNorm statistics are re-estimated for subnets that have it."""
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from mlpnas.models import MlpBackbone
+from mlpnas.space import known_spaces, load_space, parse_space
+from mlpnas.supernet import (
+    ElasticMlp,
+    build_supernet,
+    evaluate,
+    has_batchnorm,
+    recalibrate_bn,
+    sort_mlp_channels,
+    subnet_accuracy,
+)
+
+
+def _randomize_norm_stats(net):
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+        if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm2d)) and m.weight is not None:
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
+
+
+@pytest.mark.parametrize("name", known_spaces())
+def test_extracted_subnet_equals_supernet(name):
+    torch.manual_seed(0)
+    space = load_space(name)
+    net = build_supernet(space, 10)
+    _randomize_norm_stats(net)
+    net.eval()
+    x = torch.randn(2, *space.input_size)
+    archs = [space.largest(), space.smallest(), *space.uniform_archs().values()]
+    archs += [space.sample(s) for s in range(6)]
+    for arch in archs:
+        net.set_active(arch)
+        static = net.extract(arch)
+        assert isinstance(static, MlpBackbone) and static.spec.depths == list(arch.depths)
+        with torch.no_grad():
+            torch.testing.assert_close(static.eval()(x), net(x), atol=1e-5, rtol=1e-5)
+
+
+def test_extract_leaves_the_supernet_alone_and_copies_weights():
+    space = load_space("tiny")
+    net = build_supernet(space, 10)
+    arch = space.sample(1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    static = net.extract(arch)
+    for p in static.parameters():
+        p.data.add_(1.0)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_weight_sharing():
+    space = load_space("all_mixers")
+    net = build_supernet(space, 10)
+    block = net.stages[0].blocks[0]
+    # one set of CycleFC / shift weights for every kernel option
+    assert set(block.mixers) == {"cycle", "shift", "hire", "permute"}
+    assert block.mixers["cycle"].along_w.weight.shape == (32, 32)
+    # hire: the largest region's FCs; smaller regions use a prefix
+    assert block.mixers["hire"].fc_h1.weight.shape == (16, 4 * 32)
+    # permute: one (fc_h, fc_w) per segment option (16x16 map, width 32)
+    assert {k: tuple(v.weight.shape) for k, v in block.mixers["permute"].fc_h.items()} == {
+        "8": (64, 64), "16": (32, 32), "32": (16, 16)}
+    # MLP: the largest ratio's hidden width
+    assert block.mlp.fc1.weight.shape == (4 * 32, 32)
+
+
+def test_only_the_active_path_runs():
+    space = load_space("all_mixers")
+    net = build_supernet(space, 10).eval()
+    arch = space.arch_from_key("c3r2_s5r2_h2.0r2-p8r4_c7r2")
+    net.set_active(arch)
+    calls = []
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
+             for n, m in net.named_modules() if isinstance(m, (nn.Linear, ElasticMlp))]
+    with torch.no_grad():
+        net(torch.randn(1, *space.input_size))
+    for h in hooks:
+        h.remove()
+    mixers_run = {n.split(".mixers.")[1].split(".")[0] for n in calls if ".mixers." in n}
+    assert mixers_run == {"cycle", "shift", "hire", "permute"}
+    blocks_run = {n[: -len(".mlp")] for n in calls if n.endswith(".mlp")}
+    assert blocks_run == {"stages.0.blocks.0", "stages.1.blocks.0", "stages.2.blocks.0",
+                          "stages.2.blocks.1", "stages.3.blocks.0"}
+    # the permute block ran only its 8-segment FCs
+    assert not any(".fc_h.16" in n or ".fc_h.32" in n for n in calls)
+
+
+def test_smaller_mlp_ratio_uses_first_hidden_channels():
+    mlp = ElasticMlp(8, 32)
+    x = torch.randn(3, 8)
+    mlp.set_active(12)
+    ref = nn.functional.linear(
+        nn.functional.gelu(nn.functional.linear(x, mlp.fc1.weight[:12], mlp.fc1.bias[:12])),
+        mlp.fc2.weight[:, :12], mlp.fc2.bias)
+    torch.testing.assert_close(mlp(x), ref)
+
+
+def test_channel_sorting_keeps_the_function_and_moves_optimizer_state():
+    torch.manual_seed(0)
+    mlp = ElasticMlp(8, 16)
+    opt = torch.optim.AdamW(mlp.parameters())
+    x = torch.randn(4, 8)
+    mlp(x).sum().backward()
+    opt.step()
+    before = mlp(x).detach()
+    moment = opt.state[mlp.fc1.weight]["exp_avg"].clone()
+    order = mlp.importance_order()
+    sort_mlp_channels(mlp, opt)
+    torch.testing.assert_close(mlp(x), before)
+    imp = mlp.fc2.weight.abs().sum(0)
+    assert torch.all(imp[:-1] >= imp[1:])
+    torch.testing.assert_close(opt.state[mlp.fc1.weight]["exp_avg"], moment[order])
+
+
+LN_SPACE = """
+name: ln
+norm: layer
+scales:
+  small:
+    input_size: [3, 16, 16]
+    stem: {kernel: 2, stride: 2, padding: 0}
+    widths: [8, 16]
+stages:
+  - depth: [1]
+    mixers: {cycle: {kernel: 3}, hire: {region: 2, step: 1}}
+    mlp_ratio: [2]
+  - depth: [1]
+    mixers: {cycle: {kernel: [3, 5]}}
+    mlp_ratio: [1, 2]
+"""
+
+
+def test_batchnorm_statistics_are_reestimated_only_where_needed():
+    from mlpnas.data import SyntheticShapes
+
+    ds = SyntheticShapes(64, 0, 16, 16)
+    space = parse_space(yaml.safe_load(LN_SPACE))  # BatchNorm only inside hire mixers
+    net = build_supernet(space, 10)
+    cyc = space.arch_from_key("c3r2_c5r1")
+    hire = space.arch_from_key("h2.1r2_c3r2")
+    assert not has_batchnorm(net.extract(cyc)) and has_batchnorm(net.extract(hire))
+
+    model = net.extract(hire)
+    bn = model.stages[0].blocks[0].mixer.norm_h
+    inputs = []
+    hook = bn.register_forward_hook(lambda m, i, o: inputs.append(i[0].reshape(-1, m.num_features)))
+    recalibrate_bn(model, ds, 16, 2, torch.device("cpu"))
+    hook.remove()
+    assert len(inputs) == 2
+    # the cumulative average of the per-batch means
+    torch.testing.assert_close(bn.running_mean, torch.stack([t.mean(0) for t in inputs]).mean(0))
+    # a subnet without BatchNorm is evaluated without recalibration passes
+    calls = []
+    net.stem.register_forward_hook(lambda *a: calls.append(1))
+    acc = subnet_accuracy(net, cyc, ds, ds, 16, torch.device("cpu"), recal_batches=3)
+    assert 0.0 <= acc <= 1.0 and calls == []  # the supernet itself never runs
+    assert evaluate(net.extract(cyc), ds, 16, torch.device("cpu"), limit=32) == pytest.approx(
+        evaluate(net.extract(cyc), ds, 16, torch.device("cpu"), limit=32))

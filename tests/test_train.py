@@ -1,0 +1,177 @@
+"""Once-for-all training: learning, checkpoint/resume (also after SIGKILL), refusing a
+checkpoint of another space, and DistributedDataParallel equivalence."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mlpnas.data import build_data
+from mlpnas.errors import UserError
+from mlpnas.space import load_space, parse_space
+from mlpnas.supernet import load_checkpoint, train_supernet
+
+RECIPE = dict(epochs=2, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,
+              warmup_epochs=0.2, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
+              sandwich_random=1, distill=True, kd_temperature=1.0, grad_clip=5.0,
+              drop_path=0.0, sort_channels=True, checkpoint_every=3, recal_batches=2,
+              eval_batch_size=64, eval_limit=None, num_workers=0)
+DATA = {"name": "synthetic", "train_size": 256, "holdout_size": 32, "val_size": 64}
+
+
+def _data(space):
+    return build_data(DATA, space.input_size)
+
+
+def test_resume_mid_epoch_gives_the_same_run(tmp_path):
+    space = load_space("tiny")
+    data = _data(space)
+    a = train_supernet(space, data, RECIPE, tmp_path / "a", progress=False, log=lambda m: None,
+                       data_cfg=DATA)
+    part = train_supernet(space, data, RECIPE, tmp_path / "b", progress=False,
+                          log=lambda m: None, data_cfg=DATA, stop_after_steps=11)
+    assert part.steps == 11 and len(part.metrics) == 1
+    b = train_supernet(space, data, RECIPE, tmp_path / "b", progress=False, log=lambda m: None,
+                       data_cfg=DATA)
+    assert a.steps == b.steps == 16
+    assert a.metrics == b.metrics
+    metrics_a, metrics_b = (tmp_path / d / "metrics.csv" for d in "ab")
+    assert metrics_a.read_text() == metrics_b.read_text()
+    sa, sb = a.supernet.state_dict(), b.supernet.state_dict()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+LEARN_SPACE = """
+name: learn
+norm: batch
+scales:
+  small:
+    input_size: [3, 32, 32]
+    stem: {kernel: 4, stride: 4, padding: 0}
+    widths: [32, 64]
+stages:
+  - depth: [1, 2]
+    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: [3, 5]}}
+    mlp_ratio: [2, 4]
+  - depth: [1, 2]
+    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: [3, 5]}}
+    mlp_ratio: [2, 4]
+"""
+
+
+def test_training_learns_and_writes_its_files(tmp_path):
+    """The four bar orientations of the synthetic data (chance 0.25), 96 steps."""
+    space = parse_space(yaml.safe_load(LEARN_SPACE))
+    data_cfg = dict(DATA, train_size=3072, val_size=256, num_classes=4)
+    data = build_data(data_cfg, space.input_size)
+    r = train_supernet(space, data, dict(RECIPE, batch_size=64), tmp_path, progress=False,
+                       log=lambda m: None, data_cfg=data_cfg)
+    assert r.steps == 96 and len(r.metrics) == 2
+    assert r.metrics[-1]["loss_largest"] < r.metrics[0]["loss_largest"]
+    assert r.metrics[-1]["val_acc_largest"] > 0.35 and r.metrics[-1]["val_acc_smallest"] > 0.35
+    for f in ("checkpoint.pt", "metrics.csv", "timing.csv", "supernet.json"):
+        assert (tmp_path / f).is_file()
+    ck = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ck["finished"] and ck["step"] == 96 and ck["space_name"] == "learn"
+
+
+def test_checkpoint_of_another_space_is_refused(tmp_path):
+    tiny = load_space("tiny")
+    train_supernet(tiny, _data(tiny), RECIPE, tmp_path, progress=False, log=lambda m: None,
+                   stop_after_steps=3, data_cfg=DATA)
+    other = load_space("cycle_vs_shift")
+    with pytest.raises(UserError, match="holds a supernet of space 'tiny' .* not "
+                                        "'cycle_vs_shift'.*use another out_dir"):
+        train_supernet(other, _data(other), RECIPE, tmp_path, progress=False,
+                       log=lambda m: None, data_cfg=DATA)
+    with pytest.raises(UserError, match=r"trained with recipe.lr=0.003, this run asks for 0.01"):
+        train_supernet(tiny, _data(tiny), dict(RECIPE, lr=0.01), tmp_path, progress=False,
+                       log=lambda m: None, data_cfg=DATA)
+
+
+CLI_ARGS = ["+space=tiny", "data.train_size=2048", "data.val_size=64", "data.holdout_size=32",
+            "train.batch_size=32", "train.epochs=2", "train.checkpoint_every=3",
+            "train.warmup_epochs=0.1", "progress=false"]
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "mlpnas.cli", "train", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
+    ref = subprocess.run(_cli(*CLI_ARGS, f"out_dir={tmp_path / 'ref'}"), capture_output=True,
+                         text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*CLI_ARGS, f"out_dir={run_dir}"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ck, killed_at = run_dir / "checkpoint.pt", None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ck.is_file():
+            step = load_checkpoint(ck)["step"]
+            if step >= 6 and step % 64 not in (0, 63):  # inside an epoch
+                os.kill(proc.pid, signal.SIGKILL)
+                killed_at = step
+                break
+        time.sleep(0.02)
+    proc.wait()
+    assert killed_at is not None, "the run ended before it could be killed mid-epoch"
+    assert proc.returncode == -signal.SIGKILL
+    resumed = subprocess.run(_cli(*CLI_ARGS, f"out_dir={run_dir}"), capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert (run_dir / "metrics.csv").read_text() == (tmp_path / "ref" / "metrics.csv").read_text()
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 128
+
+
+NO_BN_SPACE = """
+name: nobn
+norm: layer
+scales:
+  small:
+    input_size: [3, 16, 16]
+    stem: {kernel: 2, stride: 2, padding: 0}
+    widths: [8, 16]
+stages:
+  - depth: [1, 2]
+    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: 3}, permute: {segments: [2, 4]}}
+    mlp_ratio: [1, 2]
+  - depth: [1, 2]
+    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: 3}}
+    mlp_ratio: [1, 2]
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process_of_the_same_global_batch(tmp_path):
+    space_file = tmp_path / "nobn.yaml"
+    space_file.write_text(NO_BN_SPACE)
+    assert parse_space(yaml.safe_load(NO_BN_SPACE)).norm == "layer"
+    args = [f"+space={space_file}", "data.train_size=256", "data.val_size=32",
+            "data.holdout_size=32", "train.batch_size=32", "train.epochs=1",
+            "train.checkpoint_every=100", "progress=false", "hardware.threads=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    single = subprocess.run(_cli(*args, f"out_dir={tmp_path / 'one'}"), capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert single.returncode == 0, single.stderr
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "mlpnas.cli", "train", *args, f"out_dir={tmp_path / 'two'}"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    a = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
+    assert a["step"] == b["step"] == 8
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, atol=2e-5, rtol=1e-4, msg=k)
+    assert Path(tmp_path / "two" / "metrics.csv").is_file()
