@@ -1,5 +1,30 @@
-"""Cost of an architecture: FLOPs (fvcore is the oracle), parameters, latency."""
+"""Cost of an architecture: FLOPs (fvcore is the oracle), parameters, latency; per-block
+tables so that the search prices an architecture with a few lookups."""
 
 from ._fvcore import ELEMENTWISE_OPS, count_params, fvcore_count
+from ._latency import (
+    LatencySetting,
+    build_latency_table,
+    latency_table,
+    measure_arch,
+    measure_latency,
+)
+from ._model import COSTS, CostModel
+from ._table import BlockTable, build_flops_table, flops_table, space_digest
 
-__all__ = ["ELEMENTWISE_OPS", "count_params", "fvcore_count"]
+__all__ = [
+    "COSTS",
+    "ELEMENTWISE_OPS",
+    "BlockTable",
+    "CostModel",
+    "LatencySetting",
+    "build_flops_table",
+    "build_latency_table",
+    "count_params",
+    "flops_table",
+    "fvcore_count",
+    "latency_table",
+    "measure_arch",
+    "measure_latency",
+    "space_digest",
+]

@@ -1,0 +1,72 @@
+"""Cost tables: table FLOPs and parameters equal fvcore and the exact count of the extracted
+model; latency harness and table."""
+
+import pytest
+import torch
+
+from mlpnas.cost import (
+    CostModel,
+    LatencySetting,
+    build_flops_table,
+    count_params,
+    flops_table,
+    fvcore_count,
+    latency_table,
+    measure_latency,
+)
+from mlpnas.space import known_spaces, load_space
+from mlpnas.supernet import build_supernet
+
+
+@pytest.mark.parametrize("name", known_spaces())
+def test_table_costs_equal_fvcore_and_exact_params(name):
+    space = load_space(name)
+    table = build_flops_table(space, 10)
+    net = build_supernet(space, 10)
+    archs = [space.largest(), space.smallest()] + [space.sample(s) for s in range(5)]
+    for arch in archs:
+        model = net.extract(arch)
+        macs, _ = fvcore_count(model, space.input_size)
+        assert table.cost(arch, "macs") == macs, arch.key
+        assert table.cost(arch, "params") == count_params(model), arch.key
+
+
+@pytest.mark.slow
+def test_table_costs_equal_fvcore_at_imagenet_scale():
+    space = load_space("cycle_vs_shift", "imagenet")
+    table = build_flops_table(space, 1000)
+    net = build_supernet(space, 1000)
+    for arch in [space.largest(), space.sample(0)]:
+        model = net.extract(arch)
+        macs, _ = fvcore_count(model, space.input_size)
+        assert table.cost(arch, "macs") == macs
+        assert table.cost(arch, "params") == count_params(model)
+
+
+def test_extremes_and_cache(tmp_path):
+    space = load_space("cycle_vs_shift")
+    t1 = flops_table(space, 10, tmp_path)
+    files = list(tmp_path.glob("flops-cycle_vs_shift-small-*.json"))
+    assert len(files) == 1
+    t2 = flops_table(space, 10, tmp_path)  # read back from the cache
+    assert t2.blocks == t1.blocks and t2.fixed == t1.fixed
+    model = CostModel(t1)
+    lo, lo_arch = model.extreme(space, "mflops")
+    hi, hi_arch = model.extreme(space, "mflops", largest=True)
+    assert space.contains(lo_arch) and space.contains(hi_arch)
+    for s in range(200):
+        assert lo <= model.cost(space.sample(s), "mflops") <= hi
+
+
+def test_latency_harness_and_table(tmp_path):
+    space = load_space("tiny")
+    setting = LatencySetting(batch_size=2, warmup=1, repeats=3, threads=1)
+    ms = measure_latency(torch.nn.Linear(8, 8), torch.randn(2, 8), setting)
+    assert 0 < ms < 1000
+    table = latency_table(space, 10, setting, tmp_path)
+    (path,) = list(tmp_path.glob("latency-*.json"))
+    for part in ("tiny", "torch", "bs2", "fp32", "-t1"):
+        assert part in path.name
+    assert table.meta["threads"] == 1 and table.meta["batch_size"] == 2
+    cm = CostModel(flops_table(space, 10, None), table)
+    assert cm.cost(space.largest(), "latency_ms") > table.fixed["latency_ms"] > 0
