@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 VERBS: dict[str, str] = {
+    "search": "find the accuracy / cost Pareto front of a search space (+space=NAME)",
     "train": "train the weight-sharing supernet of a search space (+space=NAME)",
     "info": "show a registered model: stages, feature-map sizes, parameters and GMACs",
 }
-NEEDS_SPACE = ("train",)
+NEEDS_SPACE = ("search", "train")
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 

@@ -2,11 +2,12 @@
 
 Generated deterministically from a seed, no download. Ten classes:
 
-- 0-3: a bar at orientation 0, 45, 90 or 135 degrees (local orientation);
-- 4-7: a square to the right of, below, to the left of or above a disk (relative position of
-  two objects far apart: only a network that mixes tokens across the map can tell, since the
-  head averages over positions);
-- 8, 9: a plus sign or a diagonal cross (arrangement of strokes).
+- 0, 1: a bar at 45 or 135 degrees (local orientation);
+- 2, 3: a plus sign or a diagonal cross (arrangement of strokes);
+- 4-9: a square placed in one of six directions (0, 60, ..., 300 degrees) from a disk,
+  10 to 16 pixels away at 32x32 (relative position of two objects far apart: the head
+  averages over positions, so only a network that mixes tokens across the map can tell;
+  these classes are where architectures differ).
 
 Every image has a random dark background with a colour gradient and noise, random object
 colours, sizes and positions, and two small distractor dots. Images are stored as uint8
@@ -20,11 +21,12 @@ import torch
 from torch.utils.data import Dataset
 
 CLASSES = (
-    "bar 0deg", "bar 45deg", "bar 90deg", "bar 135deg",
-    "square right of disk", "square below disk", "square left of disk", "square above disk",
-    "plus", "cross",
+    "bar 45deg", "bar 135deg", "plus", "cross",
+    "square at 0deg of disk", "square at 60deg of disk", "square at 120deg of disk",
+    "square at 180deg of disk", "square at 240deg of disk", "square at 300deg of disk",
 )
 MEAN, STD = 0.5, 0.25
+VERSION = 2  # bump when the images a seed produces change (invalidates trained supernets)
 
 
 def _bar(yy, xx, cy, cx, angle, half_len, half_thick):
@@ -58,27 +60,24 @@ def render(label: int, rng: np.random.Generator, height: int, width: int) -> np.
     def pos(margin):
         return (rng.uniform(margin, height - margin), rng.uniform(margin, width - margin))
 
-    if label < 4 or label >= 8:
+    if label < 4:
         half_len = rng.uniform(5.0, 9.0) * s
         half_thick = max(rng.uniform(0.8, 1.6) * s, 0.75)  # visible at any size
         cy, cx = pos(half_len + 1)
-        if label < 4:
-            angle = label * np.pi / 4 + rng.normal(0, 0.06)
+        if label < 2:
+            angle = (1 + 2 * label) * np.pi / 4 + rng.normal(0, 0.06)
             paint(_bar(yy, xx, cy, cx, angle, half_len, half_thick))
         else:
-            base = 0.0 if label == 8 else np.pi / 4
-            base += rng.normal(0, 0.06)
+            base = (0.0 if label == 2 else np.pi / 4) + rng.normal(0, 0.06)
             mask = _bar(yy, xx, cy, cx, base, half_len, half_thick)
             mask |= _bar(yy, xx, cy, cx, base + np.pi / 2, half_len, half_thick)
             paint(mask)
     else:
-        direction = label - 4  # right, below, left, above
+        angle = (label - 4) * np.pi / 3 + rng.uniform(-0.3, 0.3)  # 0, 60, ..., 300 degrees
         r = rng.uniform(2.5, 3.5) * s
         a = rng.uniform(2.0, 3.0) * s
-        dist = rng.uniform(0.3, 0.5) * min(height, width)
-        jitter = rng.uniform(-0.12, 0.12) * min(height, width)
-        vy, vx = [(0, 1), (1, 0), (0, -1), (-1, 0)][direction]
-        oy, ox = vy * dist - vx * jitter, vx * dist + vy * jitter
+        dist = rng.uniform(0.32, 0.5) * min(height, width)
+        oy, ox = dist * np.sin(angle), dist * np.cos(angle)
         margin = max(r, a) + 1
         lo_y, hi_y = margin - min(0, oy), height - margin - max(0, oy)
         lo_x, hi_x = margin - min(0, ox), width - margin - max(0, ox)

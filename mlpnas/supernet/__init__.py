@@ -23,7 +23,13 @@ __all__ = [
     "sort_mlp_channels",
 ]
 
-from ._eval import evaluate, has_batchnorm, recalibrate_bn, subnet_accuracy  # noqa: E402
+from ._eval import (  # noqa: E402
+    SubnetEvaluator,
+    evaluate,
+    has_batchnorm,
+    recalibrate_bn,
+    subnet_accuracy,
+)
 from ._train import (  # noqa: E402
     CHECKPOINT,
     METRICS,
@@ -39,6 +45,7 @@ __all__ += [
     "CHECKPOINT",
     "METRICS",
     "DistEnv",
+    "SubnetEvaluator",
     "TrainResult",
     "describe_mismatch",
     "evaluate",

@@ -80,6 +80,11 @@ class TrainResult:
 
 def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_classes: int) -> dict:
     """What identifies a trained supernet: the space (its file content), data, recipe, seed."""
+    data_cfg = dict(data_cfg)
+    if data_cfg.get("name", "synthetic") == "synthetic":
+        from ..data.synthetic import VERSION
+
+        data_cfg["generator_version"] = VERSION
     return {
         "space": space.name, "scale": space.scale,
         "space_spec": [repr(space.input_size), repr(space.stem), repr(space.downsample),
@@ -179,7 +184,8 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
                    seed: int = 0, device: str = "cpu", amp: str | None = None,
                    threads: int | None = None, data_cfg: dict | None = None,
                    progress: bool = True, log: Callable[[str], None] = print,
-                   stop_after_steps: int | None = None) -> TrainResult:
+                   stop_after_steps: int | None = None,
+                   dir_option: str = "out_dir") -> TrainResult:
     """Train (or resume training of) the supernet of `space` into `out_dir`."""
     recipe = dict(recipe)
     out = Path(out_dir)
@@ -228,11 +234,15 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
         why = describe_mismatch(state.get("fingerprint", {}), fp)
         if why:
             raise UserError(f"'{out}' already holds a training run, but {why}; use another "
-                            f"out_dir (or remove that folder) to train this one.")
+                            f"{dir_option} (or remove that folder) to train this one.")
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, metrics, sums = state["step"], state["metrics"], state["sums"]
+        if step >= total:
+            if dist.main:
+                log(f"the supernet in '{out}' is trained ({step} steps); reusing it")
+            return TrainResult(out, step, metrics, net)
         if dist.main:
             log(f"resuming from step {step}/{total} ({len(metrics)} of {epochs} epochs done)")
     elif dist.main:

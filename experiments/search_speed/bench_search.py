@@ -1,0 +1,128 @@
+"""The default `mlpnas search +space=cycle_vs_shift` as a newcomer runs it, from nothing
+(no supernet, no cost tables, no study): wall time split into supernet training and search,
+trials per minute, peak memory; plus how much faster a cost-table lookup is than an fvcore
+trace of the extracted model.
+
+    python experiments/search_speed/bench_search.py            # ~12 minutes on 2 cores
+
+Writes results.json and results.md next to this file (or --out DIR), and copies the run's
+summary.txt, trials.csv, pareto.csv and plots into the same folder (run/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def lookup_vs_trace(n_archs: int = 20) -> dict:
+    """Median time of pricing an architecture with the cost table and with fvcore."""
+    from mlpnas.cost import CostModel, flops_table, fvcore_count
+    from mlpnas.models import MlpBackbone
+    from mlpnas.space import load_space
+
+    space = load_space("cycle_vs_shift")
+    costs = CostModel(flops_table(space, 10, None))
+    archs = [space.sample(s) for s in range(n_archs)]
+    lookups, traces = [], []
+    for arch in archs:
+        t = time.perf_counter()
+        for _ in range(100):
+            costs.costs(arch)
+        lookups.append((time.perf_counter() - t) / 100)
+        t = time.perf_counter()
+        fvcore_count(MlpBackbone(space.to_netspec(arch, 10)), space.input_size)
+        traces.append(time.perf_counter() - t)
+    lk, tr = statistics.median(lookups), statistics.median(traces)
+    return {"lookup_us": lk * 1e6, "fvcore_ms": tr * 1e3, "speedup": tr / lk}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("overrides", nargs="*", help="extra overrides for mlpnas search")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mlpnas-search-"))
+    run_dir = work / "search"
+    cmd = [sys.executable, "-m", "mlpnas.cli", "search", "+space=cycle_vs_shift",
+           f"out_dir={run_dir}", f"supernet_dir={work / 'supernet'}",
+           f"cache_dir={work / 'cache'}", "progress=false", *args.overrides]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout + proc.stderr)
+    run = json.loads((run_dir / "run.json").read_text())
+    timing = run["sessions"][-1]
+    trials = sum(v["trials_run"] for v in timing["studies"].values())
+    study_s = sum(v["seconds"] for v in timing["studies"].values())
+    result = {
+        "machine": machine(), "torch": torch.__version__,
+        "command": "mlpnas search +space=cycle_vs_shift " + " ".join(args.overrides),
+        "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
+        "supernet_s": timing["supernet_s"], "search_s": round(study_s, 1),
+        "trials": trials, "trials_per_minute": round(60 * trials / study_s, 1),
+        "evaluation_s": timing["evaluation_s"], "evaluations": timing["evaluations"],
+        "cache_hits": timing["cache_hits"], "cost_model_s": timing["cost_model_s"],
+        "optuna_and_rest_s": round(study_s - timing["evaluation_s"]
+                                   - timing["cost_model_s"], 1),
+        "hypervolume": run["hypervolume"], "improvement_over_random":
+            run["improvement_over_random"], "hv_reference": run["hv_reference"],
+        "cost_lookup": lookup_vs_trace(),
+        "summary": proc.stdout.strip().splitlines()[-8:],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    keep = args.out / "run"
+    keep.mkdir(exist_ok=True)
+    for f in ("summary.txt", "trials.csv", "pareto.csv", "run.json", "pareto_mflops.png",
+              "hypervolume.png", "pareto_choices.png"):
+        if (run_dir / f).is_file():
+            shutil.copy(run_dir / f, keep / f)
+    (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    md = [f"# search_speed ({result['machine']}, torch {result['torch']})", "",
+          f"`{result['command']}` from nothing: **{result['wall_s']:.0f} s wall time** "
+          f"(supernet training {result['supernet_s']:.0f} s, search {result['search_s']:.0f} s),"
+          f" peak memory {result['peak_rss_mb']} MB.", "",
+          f"Search: {result['trials']} trials ({result['trials_per_minute']} per minute); "
+          f"accuracy evaluation {result['evaluation_s']:.0f} s ({result['evaluations']} "
+          f"evaluations, {result['cache_hits']} answered from the cache), cost model "
+          f"{result['cost_model_s']:.3f} s, Optuna and the rest "
+          f"{result['optuna_and_rest_s']:.0f} s.", "",
+          f"Cost table lookup {result['cost_lookup']['lookup_us']:.1f} us against an fvcore "
+          f"trace {result['cost_lookup']['fvcore_ms']:.0f} ms: "
+          f"{result['cost_lookup']['speedup']:.0f}x faster.", "",
+          f"Hypervolume: {json.dumps(result['hypervolume'])}, relative improvement over random "
+          f"{result['improvement_over_random']}.", ""]
+    (args.out / "results.md").write_text("\n".join(md))
+    print("\n".join(md))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Exported architectures: a folder with `arch.json` (the architecture key, its space and the
+full network description), `model.safetensors` (the weights) and `README.md` (a short model
+card). `load_exported(path)` turns the folder back into the timm-style `MlpBackbone`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+from ..models import MlpBackbone
+from ..spec import NetSpec, SpecError
+
+ARCH_FILE = "arch.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+FORMAT = "mlpnas-export-1"
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def model_card(info: Mapping[str, Any]) -> str:
+    m = info.get("metrics", {})
+    lines = [f"# {info['arch']}", "",
+             f"Architecture found by mlpnas in space `{info.get('space')}` (scale "
+             f"`{info.get('scale')}`).", "",
+             "| | |", "|---|---|"]
+    rows = [("architecture key", f"`{info['arch']}`"),
+            ("input", "x".join(str(v) for v in info["netspec"]["img_size"])),
+            ("classes", info["netspec"]["num_classes"]),
+            ("MFLOPs (fvcore MACs, batch 1)", m.get("mflops")),
+            ("parameters (M)", m.get("params_m")),
+            ("latency (ms, predicted)", m.get("latency_ms")),
+            ("latency (ms, measured)", m.get("latency_ms_measured")),
+            ("latency setting", m.get("latency_setting")),
+            ("accuracy", m.get("accuracy")),
+            ("accuracy measured on", m.get("accuracy_on")),
+            ("weights", info.get("weights_from"))]
+    for k, v in rows:
+        if v is not None:
+            lines.append(f"| {k} | {round(v, 4) if isinstance(v, float) else v} |")
+    stages = info["netspec"]["stages"]
+    lines += ["", "Stages (width, blocks as family/options/MLP hidden):", ""]
+    for i, st in enumerate(stages):
+        blocks = ", ".join(
+            f"{b['mixer']}({', '.join(f'{k}={v}' for k, v in b['options'].items())})/"
+            f"{b['mlp_hidden']}" for b in st["blocks"])
+        lines.append(f"- stage {i}: width {st['dim']}: {blocks}")
+    lines += ["", "Load it with:", "", "```python", "import mlpnas",
+              "model = mlpnas.load_exported('PATH/TO/THIS/FOLDER')", "```", ""]
+    return "\n".join(lines)
+
+
+def export_model(model: MlpBackbone, out_dir: str | Path, arch_key: str,
+                 info: Mapping[str, Any] | None = None) -> Path:
+    """Write `model` (a static MlpBackbone) to `out_dir` as an exported architecture."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(info or {})
+    record = {"format": FORMAT, "arch": arch_key, "netspec": model.spec.to_dict(), **meta}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = out / (WEIGHTS_FILE + f".{os.getpid()}.tmp")
+    save_file(state, str(tmp), metadata={"format": FORMAT, "arch": arch_key})
+    os.replace(tmp, out / WEIGHTS_FILE)
+    _atomic_text(out / ARCH_FILE, json.dumps(record, indent=1, default=float) + "\n")
+    _atomic_text(out / CARD_FILE, model_card(record))
+    return out
+
+
+def read_arch_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    arch_file = folder / ARCH_FILE
+    if not arch_file.is_file():
+        raise UserError(f"'{folder}' is not an exported architecture: it has no {ARCH_FILE}; "
+                        f"export one with `mlpnas export RUN_DIR`.")
+    try:
+        record = json.loads(arch_file.read_text())
+        NetSpec.from_dict(record["netspec"])
+    except (json.JSONDecodeError, KeyError, SpecError) as e:
+        raise UserError(f"'{arch_file}' is damaged or not an mlpnas export ({e}); export the "
+                        f"architecture again.") from None
+    return record
+
+
+def load_exported(path: str | Path, map_location: str | torch.device = "cpu",
+                  num_classes: int | None = None) -> MlpBackbone:
+    """Load an exported architecture (folder, or its arch.json) as a timm-style model in eval
+    mode. With `num_classes` different from the export's, the classifier is reset (for
+    fine-tuning) and only the backbone weights are loaded."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    record = read_arch_file(path)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    weights = folder / WEIGHTS_FILE
+    model = MlpBackbone(NetSpec.from_dict(record["netspec"]))
+    if not weights.is_file():
+        raise UserError(f"'{folder}' has no {WEIGHTS_FILE}; the architecture file is there but "
+                        f"its weights are missing; export it again.")
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"'{weights}' cannot be read ({e}); export the architecture again.") \
+            from None
+    ours = model.state_dict()
+    missing = sorted(set(ours) - set(state))
+    unexpected = sorted(set(state) - set(ours))
+    wrong = sorted(k for k in set(ours) & set(state) if ours[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        what = (f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'"
+                if unexpected else f"'{wrong[0]}' has shape {tuple(state[wrong[0]].shape)} "
+                f"instead of {tuple(ours[wrong[0]].shape)}")
+        raise UserError(f"the weights in '{weights}' do not match {ARCH_FILE} ({what}); the two "
+                        f"files come from different exports; export the architecture again.")
+    model.load_state_dict(state)
+    if num_classes is not None and num_classes != model.num_classes:
+        model.reset_classifier(num_classes)
+    model.exported_from = str(folder)
+    return model.to(map_location).eval()

@@ -1,0 +1,140 @@
+"""Render the plot infos of `_info` with matplotlib (Agg, no screen needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ._info import (
+    ChoiceInfo,
+    HypervolumeInfo,
+    ParetoPlotInfo,
+    choice_info,
+    hypervolume_info,
+    load_results,
+    pareto_info,
+    summary_numbers,
+)
+
+LABELS = {"mflops": "MFLOPs (fvcore multiply-adds)", "latency_ms": "latency (ms)",
+          "params_m": "parameters (M)", "accuracy": "top-1 accuracy (inherited weights)"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _step(points):
+    """Staircase through a front sorted by cost: accuracy holds until the next point."""
+    xs, ys = [], []
+    for i, p in enumerate(points):
+        if i:
+            xs.append(p.x)
+            ys.append(points[i - 1].y)
+        xs.append(p.x)
+        ys.append(p.y)
+    return xs, ys
+
+
+def draw_pareto(info: ParetoPlotInfo, path: Path, title: str = "") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    if info.infeasible:
+        ax.scatter([p.x for p in info.infeasible], [p.y for p in info.infeasible], marker="x",
+                   s=18, color="tab:red", alpha=0.5, label="infeasible (over budget)")
+    if info.dominated:
+        ax.scatter([p.x for p in info.dominated], [p.y for p in info.dominated], s=14,
+                   color="0.6", alpha=0.6, label="dominated")
+    if info.random_front:
+        xs, ys = _step(info.random_front)
+        ax.plot(xs, ys, "--", color="tab:orange", lw=1.2, label="random sampling: front")
+        ax.scatter([p.x for p in info.random_front], [p.y for p in info.random_front], s=14,
+                   color="tab:orange")
+    if info.front:
+        xs, ys = _step(info.front)
+        ax.plot(xs, ys, "-", color="tab:blue", lw=1.8, label=f"{info.sampler}: Pareto front")
+        ax.scatter([p.x for p in info.front], [p.y for p in info.front], s=26,
+                   color="tab:blue", zorder=3)
+    for p in info.seeds:
+        ax.scatter([p.x], [p.y], marker="*", s=140, color="tab:green", edgecolor="k", zorder=4)
+        ax.annotate(p.label, (p.x, p.y), textcoords="offset points", xytext=(6, -10),
+                    fontsize=8, color="darkgreen")
+    if info.budget is not None:
+        ax.axvline(info.budget, color="tab:red", ls=":", lw=1.5, label="budget")
+    ax.set_xlabel(LABELS.get(info.x_name, info.x_name))
+    ax.set_ylabel(LABELS["accuracy"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_hypervolume(info: HypervolumeInfo, path: Path, title: str = "") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(info.trials, info.sampler_hv, color="tab:blue", label=info.sampler)
+    if info.random_hv:
+        ax.plot(range(1, len(info.random_hv) + 1), info.random_hv, color="tab:orange",
+                ls="--", label="random")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("hypervolume (feasible trials)")
+    if info.improvement is not None:
+        ax.set_title(f"{title} {info.sampler} vs random: {100 * info.improvement:+.1f}%",
+                     fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_choices(info: ChoiceInfo, path: Path, title: str = "") -> Path:
+    plt = _plt()
+    options = sorted({k for s in info.stages for k in s})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottoms = [0] * len(info.stages)
+    cmap = plt.get_cmap("tab20")
+    for n, opt in enumerate(options):
+        counts = [s.get(opt, 0) for s in info.stages]
+        ax.bar(range(len(info.stages)), counts, bottom=bottoms, color=cmap(n % 20), label=opt)
+        bottoms = [b + c for b, c in zip(bottoms, counts)]
+    ax.set_xticks(range(len(info.stages)), [f"stage {i}" for i in range(len(info.stages))])
+    ax.set_ylabel(f"blocks in the {info.n_archs} Pareto architectures")
+    ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Draw every plot of a search run from its stored results; also write the numbers
+    behind them to `plot_numbers.json`. Returns the files written."""
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+    results = load_results(run_dir)
+    title = f"{results.run.get('space')} ({results.run.get('scale')}), {results.run.get('data')}"
+    written = []
+    for cost in ("mflops", "latency_ms"):
+        if cost in results.trials and results.trials[cost].notna().any():
+            written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png",
+                                       title))
+    written.append(draw_hypervolume(hypervolume_info(results), out / "hypervolume.png", title))
+    written.append(draw_choices(choice_info(results), out / "pareto_choices.png", title))
+    numbers = out / "plot_numbers.json"
+    numbers.write_text(json.dumps(summary_numbers(results), indent=1) + "\n")
+    written.append(numbers)
+    return written

@@ -1,0 +1,165 @@
+"""The numbers behind a search run's plots, computed from its stored result files only
+(`trials.csv`, `run.json`): no supernet, no GPU. Each `*_info` returns a small NamedTuple
+that tests check; `_draw` renders them."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..search._objective import DIRECTIONS
+from ..search._results import hypervolume_history, pareto_mask
+
+TRIALS_FILE = "trials.csv"
+RUN_FILE = "run.json"
+
+FAMILY_NAMES = {"c": "cycle", "s": "shift", "h": "hire", "p": "permute"}
+
+
+class RunResults(NamedTuple):
+    trials: pd.DataFrame
+    run: dict
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.run["objectives"])
+
+    @property
+    def sampler(self) -> str:
+        return self.run["sampler"]
+
+
+def load_results(run_dir: str | Path) -> RunResults:
+    d = Path(run_dir)
+    if not (d / TRIALS_FILE).is_file() or not (d / RUN_FILE).is_file():
+        raise UserError(f"'{d}' is not a search run folder (it has no {TRIALS_FILE} and "
+                        f"{RUN_FILE}); give the folder `mlpnas search` printed at its start.")
+    trials = pd.read_csv(d / TRIALS_FILE, keep_default_na=False,
+                         na_values={c: [""] for c in ("accuracy", "mflops", "params_m",
+                                                      "latency_ms", "violation")})
+    return RunResults(trials, json.loads((d / RUN_FILE).read_text()))
+
+
+class Point(NamedTuple):
+    x: float
+    y: float
+    arch: str
+    label: str  # seed label ("all-cycle", ...) or ""
+
+
+class ParetoPlotInfo(NamedTuple):
+    x_name: str                        # the cost on the x axis
+    y_name: str                        # "accuracy"
+    front: list[Point]                 # the sampler's feasible Pareto front, by x
+    dominated: list[Point]             # feasible, not on the front
+    infeasible: list[Point]            # violating a budget
+    random_front: list[Point]          # the random-sampling study's front
+    seeds: list[Point]                 # the enqueued uniform architectures
+    budget: float | None               # the budget on this cost, if any
+    sampler: str
+
+
+def _front(frame: pd.DataFrame, x: str) -> pd.DataFrame:
+    feas = frame[frame["feasible"].astype(bool)].drop_duplicates("arch")
+    feas = feas[feas[x].notna()]
+    if feas.empty:
+        return feas
+    mask = pareto_mask(feas[["accuracy", x]].to_numpy(float),
+                       [DIRECTIONS["accuracy"], DIRECTIONS[x]])
+    return feas[mask].sort_values(x)
+
+
+def _points(frame: pd.DataFrame, x: str) -> list[Point]:
+    return [Point(float(r[x]), float(r["accuracy"]), r["arch"], str(r["seed"] or ""))
+            for _, r in frame.iterrows()]
+
+
+def pareto_info(results: RunResults, x: str = "mflops") -> ParetoPlotInfo:
+    t = results.trials
+    if x not in t.columns or t[x].isna().all():
+        have = [c for c in ("mflops", "params_m", "latency_ms") if c in t and t[c].notna().any()]
+        raise UserError(f"this run has no '{x}' values; plot against one of its costs: "
+                        f"{', '.join(have)}.")
+    main = t[t["sampler"] == results.sampler]
+    rand = t[t["sampler"] == "random"] if results.sampler != "random" else t.iloc[0:0]
+    front = _front(main, x)
+    feasible = main[main["feasible"].astype(bool)]
+    dominated = feasible[~feasible["arch"].isin(front["arch"])].drop_duplicates("arch")
+    infeasible = main[~main["feasible"].astype(bool)].drop_duplicates("arch")
+    seeds = main[main["seed"].astype(str) != ""].drop_duplicates("seed")
+    budget = results.run.get("budgets", {}).get(x)
+    return ParetoPlotInfo(x, "accuracy", _points(front, x), _points(dominated, x),
+                          _points(infeasible, x), _points(_front(rand, x), x),
+                          _points(seeds, x), budget, results.sampler)
+
+
+class HypervolumeInfo(NamedTuple):
+    sampler: str
+    trials: list[int]              # 1..n
+    sampler_hv: list[float]        # hypervolume after each of the sampler's trials
+    random_hv: list[float]         # the same for random sampling (may be shorter or empty)
+    final: float
+    final_random: float | None
+    improvement: float | None      # (final - final_random) / final_random
+
+
+def hypervolume_info(results: RunResults) -> HypervolumeInfo:
+    objs, scales = results.objectives, results.run["hv_reference"]
+    t = results.trials
+    main = hypervolume_history(t[t["sampler"] == results.sampler], objs, scales)
+    rand = (hypervolume_history(t[t["sampler"] == "random"], objs, scales)
+            if results.sampler != "random" else [])
+    final = main[-1] if main else 0.0
+    final_r = rand[-1] if rand else None
+    improvement = (final - final_r) / final_r if final_r else None
+    return HypervolumeInfo(results.sampler, list(range(1, len(main) + 1)), main, rand, final,
+                           final_r, improvement)
+
+
+class ChoiceInfo(NamedTuple):
+    """How often the Pareto architectures pick each family / kernel, per stage."""
+    stages: list[dict[str, int]]       # per stage: {"cycle 3": n, "shift 5": n, ...}
+    families: list[dict[str, int]]     # per stage: {"cycle": n, ...}
+    n_archs: int
+
+
+def choice_info(results: RunResults) -> ChoiceInfo:
+    x = next(o for o in results.objectives if o != "accuracy")
+    t = results.trials
+    front = _front(t[t["sampler"] == results.sampler], x)
+    n_stages = len(front["arch"].iloc[0].split("_")) if len(front) else 0
+    stages = [Counter() for _ in range(n_stages)]
+    fams = [Counter() for _ in range(n_stages)]
+    for key in front["arch"]:
+        for i, stage in enumerate(key.split("_")):
+            for token in stage.split("-"):
+                fam = FAMILY_NAMES[token[0]]
+                kernel = token[1:].split("r")[0]
+                stages[i][f"{fam} {kernel}"] += 1
+                fams[i][fam] += 1
+    return ChoiceInfo([dict(sorted(c.items())) for c in stages],
+                      [dict(sorted(c.items())) for c in fams], len(front))
+
+
+def summary_numbers(results: RunResults) -> dict:
+    """Everything a plot shows, as plain data (for tests and for `plot_numbers.json`)."""
+    costs = [c for c in ("mflops", "latency_ms") if c in results.trials
+             and results.trials[c].notna().any()]
+    out = {"pareto": {c: pareto_info(results, c)._asdict() for c in costs},
+           "hypervolume": hypervolume_info(results)._asdict(),
+           "choices": choice_info(results)._asdict()}
+    return json.loads(json.dumps(out, default=_plain))
+
+
+def _plain(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(type(o))

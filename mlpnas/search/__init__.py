@@ -1,0 +1,62 @@
+"""Optuna glue only: the define-by-run objective, budgets as constraints, samplers, storage,
+results tables. It sees the space, the cost model and an evaluator (arch -> accuracy)."""
+
+from ._objective import (
+    BUDGETS,
+    DIRECTIONS,
+    Objective,
+    active_budgets,
+    arch_params,
+    check_budgets,
+    check_objectives,
+    family_summary,
+    suggest_arch,
+)
+from ._results import (
+    hv_reference,
+    hypervolume,
+    hypervolume_history,
+    pareto_frame,
+    pareto_mask,
+    trials_frame,
+)
+from ._study import (
+    SAMPLERS,
+    best_feasible,
+    completed,
+    default_storage_url,
+    known_accuracies,
+    make_sampler,
+    open_storage,
+    open_study,
+    run_trials,
+    seed_trials,
+)
+
+__all__ = [
+    "BUDGETS",
+    "DIRECTIONS",
+    "SAMPLERS",
+    "Objective",
+    "active_budgets",
+    "arch_params",
+    "best_feasible",
+    "check_budgets",
+    "check_objectives",
+    "completed",
+    "default_storage_url",
+    "family_summary",
+    "hv_reference",
+    "hypervolume",
+    "hypervolume_history",
+    "known_accuracies",
+    "make_sampler",
+    "open_storage",
+    "open_study",
+    "pareto_frame",
+    "pareto_mask",
+    "run_trials",
+    "seed_trials",
+    "suggest_arch",
+    "trials_frame",
+]

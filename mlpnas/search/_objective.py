@@ -1,0 +1,115 @@
+"""One trial = one architecture, sampled define-by-run, priced by the cost model, scored by an
+evaluator; budgets go through Optuna's constraint mechanism (`Trial.set_constraint`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import optuna
+
+from ..cost import CostModel
+from ..errors import UserError
+from ..space import Arch, BlockChoice, Space
+
+DIRECTIONS = {"accuracy": "maximize", "mflops": "minimize", "params_m": "minimize",
+              "latency_ms": "minimize"}
+BUDGETS = {"max_mflops": "mflops", "max_latency_ms": "latency_ms", "max_params_m": "params_m"}
+UNITS = {"mflops": "MFLOPs", "params_m": "M parameters", "latency_ms": "ms"}
+
+
+def suggest_arch(trial: optuna.Trial, space: Space) -> Arch:
+    """Define-by-run: per stage the depth, then one choice per block of that depth (family,
+    option values and MLP ratio in one categorical whose values are block keys like `c5r4`).
+    Blocks beyond the sampled depth are never suggested."""
+    stages = []
+    for i, st in enumerate(space.stages):
+        depth = trial.suggest_categorical(f"s{i}.depth", list(st.depths))
+        tokens = [b.token for b in st.block_choices]
+        stages.append(tuple(BlockChoice.from_token(trial.suggest_categorical(f"s{i}.b{j}", tokens))
+                            for j in range(depth)))
+    return Arch(tuple(stages))
+
+
+def arch_params(arch: Arch) -> dict[str, Any]:
+    """The trial parameters that make `suggest_arch` return `arch` (for `enqueue_trial`)."""
+    params: dict[str, Any] = {}
+    for i, blocks in enumerate(arch.stages):
+        params[f"s{i}.depth"] = len(blocks)
+        for j, b in enumerate(blocks):
+            params[f"s{i}.b{j}"] = b.token
+    return params
+
+
+def family_summary(arch: Arch) -> str:
+    """Per stage, the blocks' family letter and kernel option, e.g. 'c3 s5 | c7 | ...'."""
+    return " | ".join(" ".join(b.token.split("r")[0] for b in st) for st in arch.stages)
+
+
+def check_objectives(objectives: Sequence[str]) -> list[str]:
+    objectives = list(objectives)
+    unknown = [o for o in objectives if o not in DIRECTIONS]
+    if unknown:
+        raise UserError(f"unknown objective '{unknown[0]}' in search.objectives; use "
+                        f"accuracy and any of mflops, params_m, latency_ms.")
+    if "accuracy" not in objectives or len(objectives) < 2:
+        raise UserError("search.objectives must hold accuracy and at least one cost "
+                        "(mflops, params_m or latency_ms).")
+    return objectives
+
+
+def active_budgets(search_cfg: Mapping[str, Any]) -> dict[str, float]:
+    """{cost name: limit} for the budgets set in the search config."""
+    out = {}
+    for key, name in BUDGETS.items():
+        value = search_cfg.get(key)
+        if value is not None:
+            out[name] = float(value)
+    return out
+
+
+def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) -> None:
+    """Refuse a budget below the cheapest architecture of the space, naming that value."""
+    keys = {v: k for k, v in BUDGETS.items()}
+    for name, limit in budgets.items():
+        smallest, _ = costs.extreme(space, name)
+        if limit < smallest:
+            raise UserError(
+                f"search.{keys[name]}={limit:g} is below the smallest architecture of space "
+                f"'{space.name}' ({smallest:.4g} {UNITS[name]}); raise it to at least that.")
+
+
+class Objective:
+    def __init__(self, space: Space, costs: CostModel, evaluate: Callable[[Arch], float],
+                 objectives: Sequence[str], budgets: Mapping[str, float],
+                 cache: dict[str, float] | None = None):
+        self.space = space
+        self.costs = costs
+        self.evaluate = evaluate
+        self.objectives = check_objectives(objectives)
+        self.budgets = dict(budgets)
+        self.cache = cache if cache is not None else {}
+        self.cost_seconds = 0.0
+        self.cache_hits = 0
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        arch = suggest_arch(trial, self.space)
+        t = time.perf_counter()
+        costs = self.costs.costs(arch)
+        self.cost_seconds += time.perf_counter() - t
+        for name, limit in self.budgets.items():
+            trial.set_constraint(name, costs[name] - limit)
+        if arch.key in self.cache:
+            acc = self.cache[arch.key]
+            self.cache_hits += 1
+        else:
+            acc = float(self.evaluate(arch))
+            self.cache[arch.key] = acc
+        trial.set_user_attr("arch", arch.key)
+        trial.set_user_attr("accuracy", acc)
+        for name, value in costs.items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("families", family_summary(arch))
+        values = {"accuracy": acc, **costs}
+        return [values[o] for o in self.objectives]

@@ -1,0 +1,111 @@
+"""A study's results as tables: every trial, the Pareto-optimal feasible subset, hypervolume."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from ._objective import DIRECTIONS
+
+COLUMNS = ["number", "sampler", "arch", "accuracy", "mflops", "params_m", "latency_ms",
+           "feasible", "violation", "seed", "depths", "families", "state"]
+
+
+def trials_frame(study: optuna.Study, sampler: str) -> pd.DataFrame:
+    """One row per complete trial: architecture key, objectives, feasibility, per-stage
+    mixer summary ('c3 s5 | c7 | ...': family letter and kernel of every block)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        ua = t.user_attrs
+        violation = sum(max(v, 0.0) for v in t.constraints.values())
+        key = ua.get("arch", "")
+        rows.append({
+            "number": t.number, "sampler": sampler, "arch": key,
+            "accuracy": ua.get("accuracy"), "mflops": ua.get("mflops"),
+            "params_m": ua.get("params_m"), "latency_ms": ua.get("latency_ms"),
+            "feasible": violation <= 0, "violation": violation, "seed": ua.get("seed", ""),
+            "depths": "-".join(str(len(s.split("-"))) for s in key.split("_")) if key else "",
+            "families": ua.get("families", ""), "state": t.state.name,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Non-dominated rows of `values` (n, m) for the given directions."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    loss = values * signs
+    mask = np.ones(len(loss), dtype=bool)
+    for i in range(len(loss)):
+        dominated = np.all(loss <= loss[i], axis=1) & np.any(loss < loss[i], axis=1)
+        mask[i] = not dominated.any()
+    return mask
+
+
+def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
+    """Pareto-optimal feasible trials, one per architecture, sorted by the first cost."""
+    feasible = frame[frame["feasible"]].drop_duplicates("arch")
+    if feasible.empty:
+        return feasible
+    values = feasible[list(objectives)].to_numpy(dtype=float)
+    front = feasible[pareto_mask(values, [DIRECTIONS[o] for o in objectives])]
+    cost = next(o for o in objectives if o != "accuracy")
+    return front.sort_values(cost).reset_index(drop=True)
+
+
+def hv_reference(frames: Sequence[pd.DataFrame], objectives: Sequence[str],
+                 cost_scales: Mapping[str, float]) -> dict[str, float]:
+    """The hypervolume reference point shared by the studies of a run: the lowest accuracy of
+    any feasible trial of any of them, and for every cost its scale (the space's largest
+    value of that cost, or the budget when one is set)."""
+    accs = [f.loc[f["feasible"].astype(bool), "accuracy"] for f in frames]
+    accs = pd.concat(accs) if accs else pd.Series(dtype=float)
+    ref = {"accuracy": float(accs.min()) if len(accs) else 0.0}
+    ref.update({o: float(cost_scales[o]) for o in objectives if o != "accuracy"})
+    return ref
+
+
+def normalised_losses(frame: pd.DataFrame, objectives: Sequence[str],
+                      reference: Mapping[str, float]) -> np.ndarray:
+    """Objectives as losses whose reference point is (0, 1, ..., 1): reference accuracy minus
+    accuracy, and every cost divided by its reference value."""
+    cols = []
+    for o in objectives:
+        v = frame[o].to_numpy(dtype=float)
+        cols.append(reference["accuracy"] - v if o == "accuracy" else v / reference[o])
+    return np.stack(cols, axis=1)
+
+
+def _ref_point(objectives: Sequence[str]) -> np.ndarray:
+    return np.array([0.0 if o == "accuracy" else 1.0 for o in objectives])
+
+
+def hypervolume(frame: pd.DataFrame, objectives: Sequence[str],
+                reference: Mapping[str, float]) -> float:
+    """Hypervolume of the feasible trials against `reference` (see `hv_reference`): the
+    volume between the front and the point (lowest accuracy, largest costs), costs measured
+    in units of their reference value."""
+    from optuna._hypervolume import compute_hypervolume
+
+    feasible = frame[frame["feasible"].astype(bool)]
+    if feasible.empty:
+        return 0.0
+    loss = normalised_losses(feasible, objectives, reference)
+    ref = _ref_point(objectives)
+    loss = loss[np.all(loss < ref, axis=1)]
+    if len(loss) == 0:
+        return 0.0
+    return float(compute_hypervolume(loss, ref))
+
+
+def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[str],
+                        reference: Mapping[str, float]) -> list[float]:
+    """Hypervolume after each trial, in trial order."""
+    ordered = frame.sort_values("number")
+    return [hypervolume(ordered.iloc[: i + 1], objectives, reference)
+            for i in range(len(ordered))]

@@ -1,0 +1,153 @@
+"""`mlpnas search +space=NAME`: supernet (trained if needed), Optuna study, random baseline,
+results tables, plots, summary, exported Pareto architectures."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from ._common import device_of, out_path, plain, save_config, space_from_cfg
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive lock so that several search workers train a missing supernet once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run(cfg: DictConfig):
+    from ..cost import CostModel, LatencySetting, flops_table, latency_table
+    from ..data import build_data
+    from ..search import (
+        Objective,
+        active_budgets,
+        check_budgets,
+        check_objectives,
+        default_storage_url,
+        known_accuracies,
+        make_sampler,
+        open_storage,
+        open_study,
+        run_trials,
+        seed_trials,
+    )
+
+    t_start = time.perf_counter()
+    space = space_from_cfg(cfg)
+    sc = plain(cfg.search)
+    objectives = check_objectives(sc["objectives"])
+    budgets = active_budgets(sc)
+    sampler_name = str(sc["sampler"])
+    make_sampler(sampler_name, 0)  # an unknown name fails here, before any work
+    out, supernet_dir = out_path(cfg), Path(str(cfg.supernet_dir))
+    seed = int(cfg.seed)
+    _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
+
+    data = build_data(plain(cfg.data), space.input_size, seed=seed)
+    device, amp, threads = device_of(cfg)
+    if threads:
+        torch.set_num_threads(int(threads))
+
+    # -- costs, budgets and storage are checked before any training ---------------------
+    t = time.perf_counter()
+    flops = flops_table(space, data.num_classes, cfg.cache_dir)
+    latency, setting = None, None
+    if "latency_ms" in objectives or "latency_ms" in budgets:
+        setting = LatencySetting.from_cfg(cfg.hardware)
+        _say(f"latency table for {setting.device_name()} (batch {setting.batch_size}, "
+             f"{setting.dtype}, {setting.apply_threads()} threads)")
+        latency = latency_table(space, data.num_classes, setting, cfg.cache_dir,
+                                progress=bool(cfg.progress))
+    costs = CostModel(flops, latency)
+    t_tables = time.perf_counter() - t
+    check_budgets(space, costs, budgets)
+    storage_url = sc.get("storage") or default_storage_url(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(storage_url)
+    save_config(cfg, out)
+
+    # -- the supernet -------------------------------------------------------------------
+    from ..supernet import SubnetEvaluator, train_supernet
+
+    t = time.perf_counter()
+    with file_lock(supernet_dir.parent / f".{supernet_dir.name}.lock"):
+        trained = train_supernet(space, data, plain(cfg.train), supernet_dir, seed=seed,
+                                 device=device, amp=amp, threads=threads,
+                                 data_cfg=plain(cfg.data), progress=bool(cfg.progress),
+                                 log=_say, dir_option="supernet_dir")
+    t_train = time.perf_counter() - t
+    net = trained.supernet.eval()
+    dev = next(net.parameters()).device
+    evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
+                               int(sc["recal_batches"]), sc.get("eval_limit"),
+                               int(cfg.train.get("num_workers", 0)), amp)
+
+    # -- the studies --------------------------------------------------------------------
+    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}"
+    worker_seed = seed + 1000 * int(sc.get("worker", 0))
+    main = open_study(storage, f"{base}-{sampler_name}", objectives,
+                      make_sampler(sampler_name, worker_seed, int(sc["population_size"])))
+    studies = {sampler_name: main}
+    if sc.get("compare_random", True) and sampler_name != "random":
+        studies["random"] = open_study(storage, f"{base}-random", objectives,
+                                       make_sampler("random", worker_seed + 1))
+    seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
+    for study in studies.values():
+        seed_trials(study, seeds)
+    cache = known_accuracies(*studies.values())
+    objective = Objective(space, costs, evaluate, objectives, budgets, cache)
+    cost_name = next(o for o in objectives if o != "accuracy")
+
+    def label(key: str) -> str:
+        return f"@ {costs.cost(space.arch_from_key(key), cost_name):.4g} {cost_name}"
+
+    n_trials = int(sc["n_trials"])
+    study_seconds = {}
+    for name, study in studies.items():
+        t = time.perf_counter()
+        ran = run_trials(study, objective, n_trials, bool(cfg.progress), f"{name} trials",
+                         label)
+        study_seconds[name] = (time.perf_counter() - t, ran)
+
+    # -- results ------------------------------------------------------------------------
+    from .search_report import write_report
+
+    timing = {
+        "tables_s": round(t_tables, 2), "supernet_s": round(t_train, 1),
+        "studies": {k: {"seconds": round(v[0], 1), "trials_run": v[1]}
+                    for k, v in study_seconds.items()},
+        "evaluation_s": round(evaluate.seconds, 1), "evaluations": evaluate.calls,
+        "cost_model_s": round(objective.cost_seconds, 4), "cache_hits": objective.cache_hits,
+        "total_s": round(time.perf_counter() - t_start, 1),
+    }
+    summary = write_report(cfg, space, data, costs, studies, sampler_name, objectives,
+                           budgets, out, net, setting, timing)
+    _say(summary)
+    return summary
+
+
+def write_json(path: Path, obj) -> None:
+    _atomic_text(path, json.dumps(obj, indent=1, default=float) + "\n")
