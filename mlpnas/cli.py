@@ -13,20 +13,25 @@ from pathlib import Path
 VERBS: dict[str, str] = {
     "search": "find the accuracy / cost Pareto front of a search space (+space=NAME)",
     "train": "train the weight-sharing supernet of a search space (+space=NAME)",
+    "export": "export architectures of a search run (RUN_DIR): arch file, weights, ONNX",
+    "retrain": "train an exported architecture (PATH) standalone to learn its true accuracy",
+    "plot": "redraw a search run's plots (RUN_DIR) from its stored results",
     "info": "show a registered model: stages, feature-map sizes, parameters and GMACs",
 }
+POSITIONAL = {"export": "run_dir", "plot": "run_dir", "retrain": "path"}
 NEEDS_SPACE = ("search", "train")
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-USAGE = """usage: mlpnas <verb> [key=value ...] [+group=option ...] [--help]
+USAGE = """usage: mlpnas <verb> [PATH] [key=value ...] [+group=option ...] [--help]
 
 Neural-architecture search over MLP-like vision backbones (CycleMLP, AS-MLP, Hire-MLP, ViP).
 
 verbs:
 {verbs}
 
-Options are Hydra overrides, e.g. `mlpnas info model=asmlp_t img_size=160`.
+Options are Hydra overrides, e.g. `mlpnas search +space=cycle_vs_shift search.max_mflops=14`;
+export, plot and retrain take the run folder / exported folder as PATH.
 `mlpnas <verb> --help` shows the verb's options and their defaults;
 `mlpnas <verb> --cfg job` prints the composed configuration without running.
 """
@@ -101,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"source checkout with `pip install -e .`.")
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
+    if verb in POSITIONAL and overrides and "=" not in overrides[0] \
+            and not overrides[0].startswith("-"):
+        path = Path(overrides[0]).expanduser().resolve()
+        overrides = [f"{POSITIONAL[verb]}='{path}'", *overrides[1:]]
     import hydra
 
     sys.argv = [f"mlpnas {verb}", *overrides]

@@ -268,5 +268,5 @@ def test_supernet_of_another_space_in_supernet_dir(tmp_path):
                         f"cache_dir={tmp_path / 'cache'}", "progress=false"],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert "holds a supernet of space 'tiny'" in r.stderr
+    assert "already holds a supernet, but its space is 'tiny'" in r.stderr
     assert "use another supernet_dir" in r.stderr

@@ -79,7 +79,7 @@ def test_training_learns_and_writes_its_files(tmp_path):
     for f in ("checkpoint.pt", "metrics.csv", "timing.csv", "supernet.json"):
         assert (tmp_path / f).is_file()
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert ck["finished"] and ck["step"] == 96 and ck["space_name"] == "learn"
+    assert ck["finished"] and ck["step"] == 96 and ck["fingerprint"]["space"] == "learn"
 
 
 def test_checkpoint_of_another_space_is_refused(tmp_path):
@@ -87,8 +87,8 @@ def test_checkpoint_of_another_space_is_refused(tmp_path):
     train_supernet(tiny, _data(tiny), RECIPE, tmp_path, progress=False, log=lambda m: None,
                    stop_after_steps=3, data_cfg=DATA)
     other = load_space("cycle_vs_shift")
-    with pytest.raises(UserError, match="holds a supernet of space 'tiny' .* not "
-                                        "'cycle_vs_shift'.*use another out_dir"):
+    with pytest.raises(UserError, match="already holds a supernet, but its space is 'tiny' .* "
+                                        "not 'cycle_vs_shift'.*use another out_dir"):
         train_supernet(other, _data(other), RECIPE, tmp_path, progress=False,
                        log=lambda m: None, data_cfg=DATA)
     with pytest.raises(UserError, match=r"trained with recipe.lr=0.003, this run asks for 0.01"):

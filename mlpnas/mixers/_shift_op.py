@@ -10,8 +10,8 @@ Eagerly the op is an autograd Function: the forward writes each group once into 
 buffer (zeroing only the uncovered strips), the backward is the same op with every `d`
 negated (a zero-fill shift's adjoint), so neither direction allocates a full-size tensor per
 group. While tracing (fvcore, ONNX) the
-same result is computed with plain narrow / cat ops that every tracer understands and that
-count as zero FLOPs.
+same result is computed with plain narrow / cat ops that every tracer (fvcore, torch.compile,
+torch.export / ONNX) understands and that count as zero FLOPs.
 """
 
 from __future__ import annotations
@@ -113,10 +113,16 @@ def group_shift_functional(x: torch.Tensor, axis: int, groups) -> torch.Tensor:
     return y
 
 
+def _tracing() -> bool:
+    """True under torch.jit tracing (fvcore), torch.compile and torch.export (ONNX)."""
+    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+            or torch.compiler.is_exporting())
+
+
 def group_shift(x: torch.Tensor, axis: int, groups: tuple[Group, ...]) -> torch.Tensor:
     """Shift channel groups of a channels-last tensor along `axis` (1 = H, 2 = W), zero fill."""
     if axis < 0:
         axis += x.dim()
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
+    if _tracing():
         return group_shift_functional(x, axis, groups)
     return _GroupShift.apply(x.contiguous(), axis, groups)

@@ -160,6 +160,7 @@ default_cfgs = generate_default_cfgs({
     "vip_s7": _cfg(crop_pct=0.875), "vip_m7": _cfg(), "vip_l7": _cfg(),
     "test_cyclemlp": _test_cfg(64), "test_asmlp": _test_cfg(64), "test_hiremlp": _test_cfg(64),
     "test_vip": _test_cfg(56),
+    "mlpnas_exported": _cfg(),
 })
 
 # the spec builder and arguments of every registered name (also used by tests and experiments)
@@ -306,3 +307,30 @@ def test_hiremlp(pretrained=False, **kwargs) -> MlpBackbone:
 @register_model
 def test_vip(pretrained=False, **kwargs) -> MlpBackbone:
     return _entry("test_vip", pretrained, kwargs)
+
+
+@register_model
+def mlpnas_exported(pretrained=False, export_path=None, **kwargs) -> MlpBackbone:
+    """An architecture exported by mlpnas (a folder with arch.json and model.safetensors):
+
+        timm.create_model("mlpnas_exported", pretrained=True, export_path=FOLDER)
+
+    builds the architecture from FOLDER/arch.json and, with pretrained=True, loads
+    FOLDER/model.safetensors through timm (num_classes=N resets the classifier for
+    fine-tuning, as timm does for its own models)."""
+    from pathlib import Path
+
+    from ..export import WEIGHTS_FILE, read_arch_file
+
+    overlay = dict(kwargs.pop("pretrained_cfg_overlay", None) or {})
+    if export_path is None and overlay.get("file"):
+        export_path = Path(overlay["file"]).parent
+    if export_path is None:
+        raise ValueError("mlpnas_exported needs export_path=FOLDER, the folder `mlpnas search` "
+                         "or `mlpnas export` wrote (with arch.json and model.safetensors).")
+    record = read_arch_file(export_path)
+    spec = NetSpec.from_dict(record["netspec"])
+    overlay.setdefault("file", str(Path(export_path) / WEIGHTS_FILE))
+    overlay.update(num_classes=spec.num_classes, input_size=(spec.in_chans, *spec.img_size),
+                   crop_pct=1.0)
+    return _create("mlpnas_exported", pretrained, spec, pretrained_cfg_overlay=overlay, **kwargs)

@@ -54,7 +54,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
-               sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+               sampler: optuna.samplers.BaseSampler,
+               budgets: Mapping[str, float] | None = None) -> optuna.Study:
+    """Create or resume the study `name`; a study run with other objectives or budgets is
+    refused rather than mixed with this one."""
     directions = [DIRECTIONS[o] for o in objectives]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, study_name=name, sampler=sampler,
@@ -62,12 +65,16 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     if [d.name.lower() for d in study.directions] != directions:
         raise UserError(f"study '{name}' in this storage was created with other objectives; "
                         f"use the same search.objectives or another out_dir.")
-    stored = study.user_attrs.get("objectives")
-    if stored is None:
-        study.set_user_attr("objectives", objectives)
-    elif list(stored) != objectives:
-        raise UserError(f"study '{name}' optimises {stored}, this run asks for {objectives}; "
-                        f"use the same search.objectives or another out_dir.")
+    budgets = {k: float(v) for k, v in sorted((budgets or {}).items())}
+    for attr, value, option in (("objectives", objectives, "search.objectives"),
+                                ("budgets", budgets, "budgets (search.max_*)")):
+        stored = study.user_attrs.get(attr)
+        if stored is None:
+            study.set_user_attr(attr, value)
+        elif stored != value:
+            raise UserError(f"study '{name}' in this storage was run with {attr} {stored}, "
+                            f"this run asks for {value}; use the same {option} or another "
+                            f"out_dir.")
     return study
 
 

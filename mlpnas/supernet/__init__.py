@@ -38,6 +38,7 @@ from ._train import (  # noqa: E402
     describe_mismatch,
     fingerprint,
     load_checkpoint,
+    load_trained_supernet,
     train_supernet,
 )
 
@@ -52,6 +53,7 @@ __all__ += [
     "fingerprint",
     "has_batchnorm",
     "load_checkpoint",
+    "load_trained_supernet",
     "recalibrate_bn",
     "subnet_accuracy",
     "train_supernet",

@@ -89,6 +89,20 @@ def run(cfg: DictConfig):
     storage = open_storage(storage_url)
     save_config(cfg, out)
 
+    # -- the studies (opened before training, so that a mismatch is refused early) ------
+    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}"
+    worker_seed = seed + 1000 * int(sc.get("worker", 0))
+    main = open_study(storage, f"{base}-{sampler_name}", objectives,
+                      make_sampler(sampler_name, worker_seed, int(sc["population_size"])),
+                      budgets)
+    studies = {sampler_name: main}
+    if sc.get("compare_random", True) and sampler_name != "random":
+        studies["random"] = open_study(storage, f"{base}-random", objectives,
+                                       make_sampler("random", worker_seed + 1), budgets)
+    seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
+    for study in studies.values():
+        seed_trials(study, seeds)
+
     # -- the supernet -------------------------------------------------------------------
     from ..supernet import SubnetEvaluator, train_supernet
 
@@ -105,18 +119,6 @@ def run(cfg: DictConfig):
                                int(sc["recal_batches"]), sc.get("eval_limit"),
                                int(cfg.train.get("num_workers", 0)), amp)
 
-    # -- the studies --------------------------------------------------------------------
-    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}"
-    worker_seed = seed + 1000 * int(sc.get("worker", 0))
-    main = open_study(storage, f"{base}-{sampler_name}", objectives,
-                      make_sampler(sampler_name, worker_seed, int(sc["population_size"])))
-    studies = {sampler_name: main}
-    if sc.get("compare_random", True) and sampler_name != "random":
-        studies["random"] = open_study(storage, f"{base}-random", objectives,
-                                       make_sampler("random", worker_seed + 1))
-    seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
-    for study in studies.values():
-        seed_trials(study, seeds)
     cache = known_accuracies(*studies.values())
     objective = Objective(space, costs, evaluate, objectives, budgets, cache)
     cost_name = next(o for o in objectives if o != "accuracy")

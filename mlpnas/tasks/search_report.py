@@ -25,20 +25,19 @@ def accuracy_source(data) -> str:
             f"weights inherited from the supernet")
 
 
-def export_archs(net, space, data, keys, out: Path, infos: dict, sc: dict, device) -> list[Path]:
-    """Extract, recalibrate (where BatchNorm) and export every architecture in `keys`."""
-    from ..export import export_model
-    from ..supernet import has_batchnorm, recalibrate_bn
-
-    written = []
-    for key in keys:
-        arch = space.arch_from_key(key)
-        model = net.extract(arch).eval()
-        if has_batchnorm(model):
-            recalibrate_bn(model, data.train, int(sc["eval_batch_size"]),
-                           int(sc["recal_batches"]), device)
-        written.append(export_model(model, out / key, key, infos[key]))
-    return written
+def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir) -> dict:
+    """Model-card information of every architecture in `rows` (trials.csv-like rows)."""
+    infos = {}
+    for _, row in rows.iterrows():
+        metrics = {k: row[k] for k in ("accuracy", "mflops", "params_m", "latency_ms",
+                                       "latency_ms_measured") if k in row and pd.notna(row[k])}
+        metrics["accuracy_on"] = accuracy_source(data)
+        if lat_setting is not None:
+            metrics["latency_setting"] = (f"{lat_setting.device_name()}, batch "
+                                          f"{lat_setting.batch_size}, {lat_setting.dtype}")
+        infos[row["arch"]] = {"space": space.name, "scale": space.scale, "data": data.name,
+                              "metrics": metrics, "weights_from": f"supernet {supernet_dir}"}
+    return infos
 
 
 def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets, out: Path,
@@ -97,21 +96,13 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
 
     exported = []
     if sc.get("export_pareto", True) and len(pareto):
-        infos = {}
-        for _, row in pareto.iterrows():
-            metrics = {k: row[k] for k in ("accuracy", "mflops", "params_m", "latency_ms",
-                                           "latency_ms_measured") if k in row and
-                       pd.notna(row[k])}
-            metrics["accuracy_on"] = accuracy_source(data)
-            if lat_setting is not None:
-                metrics["latency_setting"] = (f"{lat_setting.device_name()}, batch "
-                                              f"{lat_setting.batch_size}, {lat_setting.dtype}")
-            infos[row["arch"]] = {"space": space.name, "scale": space.scale,
-                                  "data": data.name, "metrics": metrics,
-                                  "weights_from": f"supernet {cfg.supernet_dir}"}
+        infos = export_infos(pareto, space, data, lat_setting, cfg.supernet_dir)
+        from ..export import export_subnets
+
         device = next(net.parameters()).device
-        exported = export_archs(net, space, data, list(pareto["arch"]), out / "exported",
-                                infos, sc, device)
+        exported = export_subnets(net, space, list(pareto["arch"]), out / "exported", infos,
+                                  data.train, int(sc["eval_batch_size"]),
+                                  int(sc["recal_batches"]), device)
 
     text = summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv,
                         improvement, timing, out, len(exported), reference)

@@ -1,0 +1,113 @@
+"""Standalone training of an exported architecture (`mlpnas retrain PATH`): from scratch or
+fine-tuned from its inherited weights, with the progress, checkpoint and resume behaviour of
+supernet training (the same loop). This is how a user learns an architecture's true
+accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..data import DataSplits
+from ..errors import UserError
+from ..models import MlpBackbone
+from ..spec import NetSpec
+from ..supernet._eval import autocast, evaluate
+from ..supernet._loop import TrainResult, run_training, setup_device
+from ..supernet._train import _RECIPE_KEYS, _Losses
+from ._export import export_model, load_exported, read_arch_file
+
+INITS = ("scratch", "inherited")
+
+
+class RetrainJob:
+    loss_names = ("loss",)
+    eval_names = ("val_acc",)
+    find_unused = False
+
+    def __init__(self, model: MlpBackbone, data: DataSplits, recipe: dict, dev: torch.device,
+                 amp: str | None):
+        self.module, self.data, self.recipe, self.dev, self.amp = model, data, recipe, dev, amp
+        self.losses = _Losses(recipe, data.num_classes)
+
+    def train_step(self, model, x, y, step: int) -> dict[str, float]:
+        if self.losses.mixup is not None:
+            x, y = self.losses.mixup(x, y)
+        with autocast(self.dev, self.amp if self.dev.type == "cuda" else None):
+            logits = model(x)
+        loss = self.losses.label_loss(logits.float(), y)
+        loss.backward()
+        return {"loss": float(loss.detach())}
+
+    def epoch_end(self, optimizer) -> dict[str, float]:
+        r = self.recipe
+        return {"val_acc": evaluate(self.module, self.data.val, int(r.get("eval_batch_size", 256)),
+                                    self.dev, r.get("eval_limit"), int(r.get("num_workers", 0)),
+                                    self.amp)}
+
+    @staticmethod
+    def describe(row) -> str:
+        return f"loss {row['loss']:.3f}, val acc {row['val_acc']:.3f}"
+
+
+def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: dict, seed: int) -> dict:
+    return {"arch": record["arch"], "init": init,
+            "data": {k: data_cfg[k] for k in sorted(data_cfg) if k != "num_workers"},
+            "recipe": {k: recipe.get(k) for k in _RECIPE_KEYS if k not in (
+                "sandwich_random", "distill", "kd_temperature", "sort_channels")},
+            "seed": seed, "num_classes": record["netspec"]["num_classes"]}
+
+
+def _mismatch(stored: dict, wanted: dict) -> str | None:
+    for part in ("arch", "init", "data", "recipe", "seed"):
+        if stored.get(part) != wanted.get(part):
+            return f"it was trained with another {part} ({stored.get(part)!r})"
+    return None
+
+
+def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Path,
+            init: str = "scratch", seed: int = 0, device: str = "cpu", amp: str | None = None,
+            threads: int | None = None, data_cfg: dict | None = None, progress: bool = True,
+            log: Callable[[str], None] = print,
+            stop_after_steps: int | None = None) -> TrainResult:
+    """Train the exported architecture at `path` on `data` into `out_dir`; at the end the
+    trained model is exported to `out_dir/model` (arch file, weights, model card)."""
+    if init not in INITS:
+        raise UserError(f"retrain.init must be one of {', '.join(INITS)}, got '{init}'.")
+    record = read_arch_file(path)
+    n_cls = record["netspec"]["num_classes"]
+    if n_cls != data.num_classes:
+        raise UserError(f"the architecture at '{path}' classifies {n_cls} classes but data "
+                        f"'{data.name}' has {data.num_classes}; use the data options of the "
+                        f"search that found it.")
+    recipe = dict(recipe)
+    dev, dist = setup_device(device, threads)
+    torch.manual_seed(seed)
+    if init == "inherited":
+        model = load_exported(path)
+    else:
+        model = MlpBackbone(NetSpec.from_dict(record["netspec"]),
+                            drop_path_rate=float(recipe.get("drop_path", 0.0)))
+    model = model.to(dev).train()
+    job = RetrainJob(model, data, recipe, dev, amp)
+    fp = _fingerprint(record, init, dict(data_cfg or {"name": data.name}), recipe, seed)
+    result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, _mismatch,
+                          progress, log, stop_after_steps, "out_dir", what="retraining run")
+    epochs_done = len(result.metrics) == int(recipe["epochs"])
+    if dist.main and epochs_done and stop_after_steps is None:
+        last = result.metrics[-1]
+        info = {k: record.get(k) for k in ("space", "scale", "data") if k in record}
+        info["metrics"] = {
+            **{k: v for k, v in record.get("metrics", {}).items()
+               if k in ("mflops", "params_m", "latency_ms", "latency_ms_measured",
+                        "latency_setting")},
+            "accuracy": last["val_acc"],
+            "accuracy_on": f"validation split of '{data.name}' ({len(data.val)} images) after "
+                           f"standalone training ({init} init, {int(recipe['epochs'])} epochs)",
+            "supernet_accuracy": record.get("metrics", {}).get("accuracy"),
+        }
+        info["weights_from"] = f"retrained from {init} ({Path(out_dir)})"
+        export_model(model.eval(), Path(out_dir) / "model", record["arch"], info)
+    return result

@@ -1,0 +1,43 @@
+"""`mlpnas retrain PATH`: train an exported architecture standalone (from scratch or from its
+inherited weights) to learn its true accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ..errors import UserError
+from ._common import device_of, plain, save_config
+
+
+def run(cfg: DictConfig):
+    from ..data import build_data
+    from ..export import read_arch_file
+    from ..export._retrain import retrain
+
+    if not cfg.get("path"):
+        raise UserError("give the exported architecture folder: mlpnas retrain PATH.")
+    path = Path(str(cfg.path))
+    record = read_arch_file(path)
+    if record.get("data") and record["data"] != cfg.data.name:
+        raise UserError(f"'{path}' was found on data '{record['data']}' but this run uses "
+                        f"data={cfg.data.name}; pass data={record['data']} (and its options).")
+    size = record["netspec"]["img_size"]
+    data = build_data(plain(cfg.data), (record["netspec"]["in_chans"], *size),
+                      seed=int(cfg.seed))
+    device, amp, threads = device_of(cfg)
+    out = Path(str(cfg.out_dir))
+    print(f"mlpnas retrain: {record['arch']} ({cfg.init} init) on {data.describe()}; writing "
+          f"to {out}", flush=True)
+    save_config(cfg, out)
+    result = retrain(path, data, plain(cfg.train), out, str(cfg.init), int(cfg.seed), device,
+                     amp, threads, plain(cfg.data), bool(cfg.progress),
+                     lambda m: print(m, flush=True))
+    if result.metrics:
+        last = result.metrics[-1]
+        print(f"done: validation accuracy {last['val_acc']:.4f} after {result.steps} steps "
+              f"(inherited-weights accuracy in the search: "
+              f"{record.get('metrics', {}).get('accuracy')}); model in {out / 'model'}",
+              flush=True)
+    return result
