@@ -1,13 +1,14 @@
 """The supernet: extracted subnets equal the supernet, weights are shared as documented,
 only the active path runs, BatchNorm statistics are re-estimated for subnets that have it."""
 
+from pathlib import Path
+
 import pytest
 import torch
-import yaml
 from torch import nn
 
 from mlpnas.models import MlpBackbone
-from mlpnas.space import known_spaces, load_space, parse_space
+from mlpnas.space import known_spaces, load_space
 from mlpnas.supernet import (
     ElasticMlp,
     build_supernet,
@@ -17,6 +18,8 @@ from mlpnas.supernet import (
     sort_mlp_channels,
     subnet_accuracy,
 )
+
+SPACES = Path(__file__).parent / "data" / "spaces"
 
 
 def _randomize_norm_stats(net):
@@ -123,29 +126,13 @@ def test_channel_sorting_keeps_the_function_and_moves_optimizer_state():
     torch.testing.assert_close(opt.state[mlp.fc1.weight]["exp_avg"], moment[order])
 
 
-LN_SPACE = """
-name: ln
-norm: layer
-scales:
-  small:
-    input_size: [3, 16, 16]
-    stem: {kernel: 2, stride: 2, padding: 0}
-    widths: [8, 16]
-stages:
-  - depth: [1]
-    mixers: {cycle: {kernel: 3}, hire: {region: 2, step: 1}}
-    mlp_ratio: [2]
-  - depth: [1]
-    mixers: {cycle: {kernel: [3, 5]}}
-    mlp_ratio: [1, 2]
-"""
 
 
 def test_batchnorm_statistics_are_reestimated_only_where_needed():
     from mlpnas.data import SyntheticShapes
 
     ds = SyntheticShapes(64, 0, 16, 16)
-    space = parse_space(yaml.safe_load(LN_SPACE))  # BatchNorm only inside hire mixers
+    space = load_space(SPACES / "ln.yaml")  # BatchNorm only inside hire mixers
     net = build_supernet(space, 10)
     cyc = space.arch_from_key("c3r2_c5r1")
     hire = space.arch_from_key("h2.1r2_c3r2")

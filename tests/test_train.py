@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
-from mlpnas.space import load_space, parse_space
+from mlpnas.space import load_space
 from mlpnas.supernet import load_checkpoint, train_supernet
 
+SPACES = Path(__file__).parent / "data" / "spaces"
 RECIPE = dict(epochs=2, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,
               warmup_epochs=0.2, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
               sandwich_random=1, distill=True, kd_temperature=1.0, grad_clip=5.0,
@@ -48,27 +48,11 @@ def test_resume_mid_epoch_gives_the_same_run(tmp_path):
         assert torch.equal(sa[k], sb[k]), k
 
 
-LEARN_SPACE = """
-name: learn
-norm: batch
-scales:
-  small:
-    input_size: [3, 32, 32]
-    stem: {kernel: 4, stride: 4, padding: 0}
-    widths: [32, 64]
-stages:
-  - depth: [1, 2]
-    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: [3, 5]}}
-    mlp_ratio: [2, 4]
-  - depth: [1, 2]
-    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: [3, 5]}}
-    mlp_ratio: [2, 4]
-"""
 
 
 def test_training_learns_and_writes_its_files(tmp_path):
     """The four bar orientations of the synthetic data (chance 0.25), 96 steps."""
-    space = parse_space(yaml.safe_load(LEARN_SPACE))
+    space = load_space(SPACES / "learn.yaml")
     data_cfg = dict(DATA, train_size=3072, val_size=256, num_classes=4)
     data = build_data(data_cfg, space.input_size)
     r = train_supernet(space, data, dict(RECIPE, batch_size=64), tmp_path, progress=False,
@@ -134,29 +118,12 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 128
 
 
-NO_BN_SPACE = """
-name: nobn
-norm: layer
-scales:
-  small:
-    input_size: [3, 16, 16]
-    stem: {kernel: 2, stride: 2, padding: 0}
-    widths: [8, 16]
-stages:
-  - depth: [1, 2]
-    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: 3}, permute: {segments: [2, 4]}}
-    mlp_ratio: [1, 2]
-  - depth: [1, 2]
-    mixers: {cycle: {kernel: [3, 5]}, shift: {shift_size: 3}}
-    mlp_ratio: [1, 2]
-"""
 
 
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process_of_the_same_global_batch(tmp_path):
-    space_file = tmp_path / "nobn.yaml"
-    space_file.write_text(NO_BN_SPACE)
-    assert parse_space(yaml.safe_load(NO_BN_SPACE)).norm == "layer"
+    space_file = SPACES / "nobn.yaml"
+    assert load_space(space_file).norm == "layer"
     args = [f"+space={space_file}", "data.train_size=256", "data.val_size=32",
             "data.holdout_size=32", "train.batch_size=32", "train.epochs=1",
             "train.checkpoint_every=100", "progress=false", "hardware.threads=1"]

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mlpnas.cost import machine_description
 from mlpnas.mixers import CycleFC, ShiftMixer, axial_shift
 from mlpnas.mixers.reference import axial_shift_roll, cycle_offsets, cyclefc_deform
 
@@ -32,20 +31,6 @@ TARGETS = {
     "cyclefc_over_linear": ("<=", 2.0),
     "roll_over_shift": (">=", 2.0),
 }
-
-
-def machine(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 class Timer:
@@ -179,7 +164,7 @@ def main():
         vals = [r[key] for r in rows if key in r]
         met[key] = bool(vals) and all((v >= target) if op == ">=" else (v <= target) for v in vals)
     result = {
-        "device": args.device, "dtype": args.dtype, "machine": machine(args.device),
+        "device": args.device, "dtype": args.dtype, "machine": machine_description(args.device),
         "torch": torch.__version__, "repeats": args.repeats,
         "deform_repeats": args.deform_repeats, "rows": rows, "targets_met": met,
     }

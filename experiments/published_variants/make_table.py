@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import torch
 
-from mlpnas.cost import count_params, fvcore_count
+from mlpnas.cost import count_params, fvcore_count, machine_description
 from mlpnas.models import MlpBackbone, published_spec
 
 # authors' numbers: (params M, GFLOPs, ImageNet top-1 %, source). The four marked "code" were
@@ -84,7 +83,7 @@ def main():
     rows = measure()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(
-        {"machine": f"{platform.machine()}, torch {torch.__version__}", "rows": rows},
+        {"machine": f"{machine_description()}, torch {torch.__version__}", "rows": rows},
         indent=1) + "\n")
     lines = ["| model | params (M) | authors | diff | GMACs | authors | diff | top-1 (published) "
              "| authors' numbers from |", "|---|---|---|---|---|---|---|---|---|"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pandas as pd
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from mlpnas.cost import machine_description
 from mlpnas.search import pareto_mask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,8 +104,7 @@ def main():
                "kendall_p": p_tau, "spearman_rho": rho, "spearman_p": p_rho,
                "kendall_tau_search_holdout": tau_h, "target_tau": 0.6,
                "target_met": bool(tau >= 0.6),
-               "machine": f"{platform.processor() or platform.machine()}, torch "
-                          f"{torch.__version__}",
+               "machine": f"{machine_description()}, torch {torch.__version__}",
                "wall_s": round(time.perf_counter() - t0)}
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "results.csv", index=False)

@@ -6,15 +6,14 @@ trace of the extracted model.
     python experiments/search_speed/bench_search.py            # ~12 minutes on 2 cores
 
 Writes results.json and results.md next to this file (or --out DIR), and copies the run's
-summary.txt, trials.csv, pareto.csv and plots into the same folder (run/).
+summary.txt, trials.csv, pareto.csv, run.json and plots to --run-copy (default:
+experiments/cycle_vs_shift_synthetic, the experiment of the main command).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -26,17 +25,7 @@ from pathlib import Path
 
 import torch
 
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+from mlpnas.cost import machine_description
 
 
 def lookup_vs_trace(n_archs: int = 20) -> dict:
@@ -65,6 +54,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("--run-copy", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "cycle_vs_shift_synthetic")
     ap.add_argument("overrides", nargs="*", help="extra overrides for mlpnas search")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mlpnas-search-"))
@@ -83,7 +74,7 @@ def main():
     trials = sum(v["trials_run"] for v in timing["studies"].values())
     study_s = sum(v["seconds"] for v in timing["studies"].values())
     result = {
-        "machine": machine(), "torch": torch.__version__,
+        "machine": machine_description(), "torch": torch.__version__,
         "command": "mlpnas search +space=cycle_vs_shift " + " ".join(args.overrides),
         "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
         "supernet_s": timing["supernet_s"], "search_s": round(study_s, 1),
@@ -98,10 +89,10 @@ def main():
         "summary": proc.stdout.strip().splitlines()[-8:],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    keep = args.out / "run"
-    keep.mkdir(exist_ok=True)
+    keep = args.run_copy
+    keep.mkdir(parents=True, exist_ok=True)
     for f in ("summary.txt", "trials.csv", "pareto.csv", "run.json", "pareto_mflops.png",
-              "hypervolume.png", "pareto_choices.png"):
+              "hypervolume.png", "pareto_choices.png", "plot_numbers.json"):
         if (run_dir / f).is_file():
             shutil.copy(run_dir / f, keep / f)
     (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")

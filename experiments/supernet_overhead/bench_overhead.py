@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -29,20 +27,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from mlpnas.cost import machine_description
 from mlpnas.space import load_space
 from mlpnas.supernet import build_supernet
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def step_fn(model, opt, x, y):
@@ -135,7 +122,7 @@ def main():
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args()
     rows = bench(args.space, args.batch, args.repeats, args.warmup, args.seed)
-    result = {"machine": machine(), "torch": torch.__version__, "space": args.space,
+    result = {"machine": machine_description(), "torch": torch.__version__, "space": args.space,
               "batch": args.batch, "repeats": args.repeats, "rows": rows,
               "target_met": all(r["overhead"] <= 0.15 for r in rows)}
     if args.train:

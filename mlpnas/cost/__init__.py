@@ -5,7 +5,9 @@ from ._fvcore import ELEMENTWISE_OPS, count_params, fvcore_count
 from ._latency import (
     LatencySetting,
     build_latency_table,
+    device_name,
     latency_table,
+    machine_description,
     measure_arch,
     measure_latency,
 )
@@ -21,9 +23,11 @@ __all__ = [
     "build_flops_table",
     "build_latency_table",
     "count_params",
+    "device_name",
     "flops_table",
     "fvcore_count",
     "latency_table",
+    "machine_description",
     "measure_arch",
     "measure_latency",
     "space_digest",

@@ -8,6 +8,7 @@ and recorded; on a GPU each pass is timed with CUDA events after synchronisation
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import statistics
@@ -22,6 +23,29 @@ from ..space import Arch, Space
 from ._table import BlockTable, block_spec, each_block, skeleton, space_digest
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def device_name(device: str = "cpu") -> str:
+    """The GPU's name, or the CPU's model name."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return cpu
+
+
+def machine_description(device: str = "cpu") -> str:
+    """What benchmark results name as their machine."""
+    if str(device).startswith("cuda"):
+        return device_name(device)
+    return (f"{device_name(device)}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+            f"threads")
 
 
 @dataclass(frozen=True)
@@ -41,17 +65,7 @@ class LatencySetting:
                               int(lat.get("warmup", 10)), int(lat.get("repeats", 30)))
 
     def device_name(self) -> str:
-        if self.device.startswith("cuda") and torch.cuda.is_available():
-            return torch.cuda.get_device_name(torch.device(self.device))
-        cpu = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        return cpu
+        return device_name(self.device)
 
     def apply_threads(self) -> int:
         if self.threads:

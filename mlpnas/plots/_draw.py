@@ -29,6 +29,18 @@ def _plt():
     return plt
 
 
+def _finish(fig, ax, path: Path, title: str, legend: dict | None = None) -> Path:
+    plt = _plt()
+    ax.grid(alpha=0.3)
+    ax.legend(**(legend or {"fontsize": 8}))
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _step(points):
     """Staircase through a front sorted by cost: accuracy holds until the next point."""
     xs, ys = [], []
@@ -68,14 +80,7 @@ def draw_pareto(info: ParetoPlotInfo, path: Path, title: str = "") -> Path:
         ax.axvline(info.budget, color="tab:red", ls=":", lw=1.5, label="budget")
     ax.set_xlabel(LABELS.get(info.x_name, info.x_name))
     ax.set_ylabel(LABELS["accuracy"])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
 
 
 def draw_hypervolume(info: HypervolumeInfo, path: Path, title: str = "") -> Path:
@@ -88,14 +93,8 @@ def draw_hypervolume(info: HypervolumeInfo, path: Path, title: str = "") -> Path
     ax.set_xlabel("trial")
     ax.set_ylabel("hypervolume (feasible trials)")
     if info.improvement is not None:
-        ax.set_title(f"{title} {info.sampler} vs random: {100 * info.improvement:+.1f}%",
-                     fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        title = f"{title}: {info.sampler} vs random {100 * info.improvement:+.1f}%"
+    return _finish(fig, ax, path, title)
 
 
 def draw_choices(info: ChoiceInfo, path: Path, title: str = "") -> Path:
@@ -110,13 +109,8 @@ def draw_choices(info: ChoiceInfo, path: Path, title: str = "") -> Path:
         bottoms = [b + c for b, c in zip(bottoms, counts)]
     ax.set_xticks(range(len(info.stages)), [f"stage {i}" for i in range(len(info.stages))])
     ax.set_ylabel(f"blocks in the {info.n_archs} Pareto architectures")
-    ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, {"fontsize": 7, "ncol": 2, "bbox_to_anchor": (1.01, 1),
+                                          "loc": "upper left"})
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
