@@ -1,6 +1,7 @@
 """Cost tables: table FLOPs and parameters equal fvcore and the exact count of the extracted
 model; latency harness and table."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from mlpnas.cost import (
     fvcore_count,
     latency_table,
     measure_latency,
+    measure_many,
 )
 from mlpnas.space import known_spaces, load_space
 from mlpnas.supernet import build_supernet
@@ -70,3 +72,35 @@ def test_latency_harness_and_table(tmp_path):
     assert table.meta["threads"] == 1 and table.meta["batch_size"] == 2
     cm = CostModel(flops_table(space, 10, None), table)
     assert cm.cost(space.largest(), "latency_ms") > table.fixed["latency_ms"] > 0
+    # calibrated against end-to-end measurements: smallest, largest and seeded random archs
+    rows = table.meta["calibration"]
+    assert len(rows) == 8 and rows[0]["arch"] == space.smallest().key
+    assert rows[1]["arch"] == space.largest().key
+    for r in rows:
+        arch = space.arch_from_key(r["arch"])
+        assert r["summed_ms"] == pytest.approx(table.raw_cost(arch, "latency_ms"))
+        assert r["ratio"] == pytest.approx(r["measured_ms"] / r["summed_ms"])
+    scale = table.scale["latency_ms"]
+    assert scale == pytest.approx(float(np.median([r["ratio"] for r in rows])))
+    arch = space.sample(7)
+    assert cm.cost(arch, "latency_ms") == pytest.approx(scale * table.raw_cost(arch, "latency_ms"))
+    # the cached file gives back the same calibrated table
+    again = latency_table(space, 10, setting, tmp_path)
+    assert again.scale == table.scale and again.cost(arch, "latency_ms") == table.cost(
+        arch, "latency_ms")
+
+
+def test_measure_many_interleaves_rounds():
+    class Count:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    setting = LatencySetting(batch_size=1, warmup=1, repeats=4, rounds=2, threads=1)
+    bar = Count()
+    items = {"a": (torch.nn.Linear(8, 8), torch.randn(1, 8)),
+             "b": (torch.nn.Sequential(*[torch.nn.Linear(256, 256)] * 20), torch.randn(1, 256))}
+    ms = measure_many(items, setting, bar)
+    assert bar.n == 4 and set(ms) == {"a", "b"}
+    assert 0 < ms["a"] < ms["b"]

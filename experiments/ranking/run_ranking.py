@@ -6,7 +6,7 @@ the accuracy with weights inherited from the supernet against the accuracy after
 the same architecture from scratch with `mlpnas retrain` (every architecture with the same
 recipe: the default `train` config). Both accuracies are measured on the validation split.
 
-    python experiments/ranking/run_ranking.py [--run RUN_DIR] [--n 12]    # ~20 minutes
+    python experiments/ranking/run_ranking.py [--run RUN_DIR] [--n 12] [--epochs E]  # ~20 min
 
 Each retraining resumes if interrupted. Writes results.csv, results.json, results.md and
 ranking.png next to this file (or --out DIR).
@@ -61,8 +61,12 @@ def main():
                     default=ROOT / "runs/search/cycle_vs_shift-small-synthetic-seed0")
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--work", type=Path, default=ROOT / "runs/ranking")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="standalone training epochs (default: the train recipe's, 6)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args()
+    budget = [] if args.epochs is None else [f"train.epochs={args.epochs}"]
+    tag = "" if args.epochs is None else f"_e{args.epochs}"
 
     from mlpnas import load_exported
     from mlpnas.data import build_data
@@ -87,9 +91,9 @@ def main():
         folder = args.work / "archs" / key
         inherited = evaluate(load_exported(folder), data.val, 500, torch.device("cpu"))
         t = time.perf_counter()
-        out = args.work / "retrain" / key
+        out = args.work / f"retrain{tag}" / key
         cli("retrain", str(folder), "init=scratch", f"out_dir={out}", "progress=false",
-            *data_args)
+            *data_args, *budget)
         standalone = pd.read_csv(out / "metrics.csv")["val_acc"].iloc[-1]
         rows.append({"arch": key, "mflops": row["mflops"], "params_m": row["params_m"],
                      "holdout_acc_search": row["accuracy"], "inherited_val_acc": inherited,
@@ -107,15 +111,16 @@ def main():
                "machine": f"{machine_description()}, torch {torch.__version__}",
                "wall_s": round(time.perf_counter() - t0)}
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary["standalone_epochs"] = args.epochs or 6
+    df.to_csv(args.out / f"results{tag}.csv", index=False)
+    (args.out / f"results{tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"Kendall tau {tau:.3f} (p {p_tau:.3g}), Spearman rho {rho:.3f} (p {p_rho:.3g}) "
              f"over {len(df)} architectures; target tau >= 0.6: "
              f"{'met' if tau >= 0.6 else 'NOT met'}.", "",
              "| arch | MFLOPs | inherited val acc | standalone val acc |", "|---|---|---|---|"]
     lines += [f"| `{r.arch}` | {r.mflops:.2f} | {r.inherited_val_acc:.4f} | "
               f"{r.standalone_val_acc:.4f} |" for r in df.itertuples()]
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"results{tag}.md").write_text("\n".join(lines) + "\n")
 
     import matplotlib
 
@@ -131,7 +136,7 @@ def main():
     ax.set_title(f"Kendall tau {tau:.2f}, Spearman rho {rho:.2f}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(args.out / "ranking.png", dpi=120)
+    fig.savefig(args.out / f"ranking{tag}.png", dpi=120)
     print("\n".join(lines))
 
 

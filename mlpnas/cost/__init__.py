@@ -4,12 +4,15 @@ tables so that the search prices an architecture with a few lookups."""
 from ._fvcore import ELEMENTWISE_OPS, count_params, fvcore_count
 from ._latency import (
     LatencySetting,
+    arch_model,
     build_latency_table,
     device_name,
     latency_table,
     machine_description,
     measure_arch,
+    measure_archs,
     measure_latency,
+    measure_many,
 )
 from ._model import COSTS, CostModel
 from ._table import BlockTable, build_flops_table, flops_table, space_digest
@@ -20,6 +23,7 @@ __all__ = [
     "BlockTable",
     "CostModel",
     "LatencySetting",
+    "arch_model",
     "build_flops_table",
     "build_latency_table",
     "count_params",
@@ -29,6 +33,8 @@ __all__ = [
     "latency_table",
     "machine_description",
     "measure_arch",
+    "measure_archs",
     "measure_latency",
+    "measure_many",
     "space_digest",
 ]

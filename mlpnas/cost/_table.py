@@ -22,23 +22,30 @@ import torch
 from ..space import Arch, BlockChoice, Space
 from ..spec import BlockSpec
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 
 
 @dataclass
 class BlockTable:
-    """`fixed[metric]` plus `blocks["<stage>:<token>"][metric]` for every block choice."""
+    """`scale[metric] * (fixed[metric] + sum of blocks["<stage>:<token>"][metric])` for
+    every block choice; `scale` is 1 unless the table was calibrated against end-to-end
+    measurements (latency)."""
 
     metrics: tuple[str, ...]
     fixed: dict[str, float]
     blocks: dict[str, dict[str, float]]
     meta: dict = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
 
-    def cost(self, arch: Arch, metric: str) -> float:
+    def raw_cost(self, arch: Arch, metric: str) -> float:
+        """The fixed part plus the blocks, before calibration."""
         total = self.fixed[metric]
         for i, _, b in arch.blocks():
             total += self.blocks[f"{i}:{b.token}"][metric]
         return total
+
+    def cost(self, arch: Arch, metric: str) -> float:
+        return self.raw_cost(arch, metric) * self.scale.get(metric, 1.0)
 
     def costs(self, arch: Arch) -> dict[str, float]:
         return {m: self.cost(arch, m) for m in self.metrics}
@@ -56,15 +63,16 @@ class BlockTable:
 
     def to_json(self) -> str:
         return json.dumps({"version": TABLE_VERSION, "metrics": list(self.metrics),
-                           "fixed": self.fixed, "blocks": self.blocks, "meta": self.meta},
-                          indent=1)
+                           "fixed": self.fixed, "blocks": self.blocks, "scale": self.scale,
+                           "meta": self.meta}, indent=1)
 
     @staticmethod
     def from_json(text: str) -> BlockTable:
         d = json.loads(text)
         if d.get("version") != TABLE_VERSION:
             raise ValueError("cost table version mismatch")
-        return BlockTable(tuple(d["metrics"]), d["fixed"], d["blocks"], d.get("meta", {}))
+        return BlockTable(tuple(d["metrics"]), d["fixed"], d["blocks"], d.get("meta", {}),
+                          d.get("scale", {}))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

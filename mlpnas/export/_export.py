@@ -44,10 +44,14 @@ def model_card(info: Mapping[str, Any]) -> str:
             ("latency setting", m.get("latency_setting")),
             ("accuracy", m.get("accuracy")),
             ("accuracy measured on", m.get("accuracy_on")),
+            ("supernet accuracy (inherited weights)", m.get("supernet_accuracy")),
+            ("ONNX: max abs difference to PyTorch (onnxruntime)", m.get("onnx_max_abs_error")),
             ("weights", info.get("weights_from"))]
     for k, v in rows:
         if v is not None:
-            lines.append(f"| {k} | {round(v, 4) if isinstance(v, float) else v} |")
+            text = (f"{v:.3g}" if isinstance(v, float) and abs(v) < 1e-3 else
+                    round(v, 4) if isinstance(v, float) else v)
+            lines.append(f"| {k} | {text} |")
     stages = info["netspec"]["stages"]
     lines += ["", "Stages (width, blocks as family/options/MLP hidden):", ""]
     for i, st in enumerate(stages):

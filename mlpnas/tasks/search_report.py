@@ -42,7 +42,7 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir) -> 
 
 def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets, out: Path,
                  net, setting, timing) -> str:
-    from ..cost import LatencySetting, measure_arch
+    from ..cost import LatencySetting, measure_archs
     from ..plots import plot_run
     from ..search import hv_reference, hypervolume, pareto_frame, trials_frame
 
@@ -62,9 +62,9 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
     lat_setting = setting
     if sc.get("measure_pareto_latency", True) and len(pareto):
         lat_setting = setting or LatencySetting.from_cfg(cfg.hardware)
-        pareto["latency_ms_measured"] = [
-            measure_arch(space, space.arch_from_key(k), data.num_classes, lat_setting)
-            for k in pareto["arch"]]
+        pareto["latency_ms_measured"] = measure_archs(
+            space, [space.arch_from_key(k) for k in pareto["arch"]], data.num_classes,
+            lat_setting)
 
     tmp = out / "trials.csv.tmp"
     trials.to_csv(tmp, index=False)
