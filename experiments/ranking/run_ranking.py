@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--work", type=Path, default=ROOT / "runs/ranking")
     ap.add_argument("--epochs", type=int, default=None,
-                    help="standalone training epochs (default: the train recipe's, 6)")
+                    help="standalone training epochs (default: the train recipe's)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args()
     budget = [] if args.epochs is None else [f"train.epochs={args.epochs}"]
@@ -95,6 +95,7 @@ def main():
         cli("retrain", str(folder), "init=scratch", f"out_dir={out}", "progress=false",
             *data_args, *budget)
         standalone = pd.read_csv(out / "metrics.csv")["val_acc"].iloc[-1]
+        epochs = int(OmegaConf.load(out / "config.yaml").train.epochs)
         rows.append({"arch": key, "mflops": row["mflops"], "params_m": row["params_m"],
                      "holdout_acc_search": row["accuracy"], "inherited_val_acc": inherited,
                      "standalone_val_acc": float(standalone)})
@@ -111,7 +112,7 @@ def main():
                "machine": f"{machine_description()}, torch {torch.__version__}",
                "wall_s": round(time.perf_counter() - t0)}
     args.out.mkdir(parents=True, exist_ok=True)
-    summary["standalone_epochs"] = args.epochs or 6
+    summary["standalone_epochs"] = epochs
     df.to_csv(args.out / f"results{tag}.csv", index=False)
     (args.out / f"results{tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"Kendall tau {tau:.3f} (p {p_tau:.3g}), Spearman rho {rho:.3f} (p {p_rho:.3g}) "

@@ -69,10 +69,12 @@ class LatencySetting:
     @staticmethod
     def from_cfg(hardware) -> LatencySetting:
         lat = dict(hardware.get("latency") or {})
-        return LatencySetting(str(hardware.get("device", "cpu")), int(lat.get("batch_size", 1)),
-                              str(lat.get("dtype", "fp32")), hardware.get("threads"),
-                              int(lat.get("warmup", 10)), int(lat.get("repeats", 100)),
-                              int(lat.get("rounds", 3)))
+        d = LatencySetting()  # fields the config leaves out keep these defaults
+        return LatencySetting(str(hardware.get("device", d.device)),
+                              int(lat.get("batch_size", d.batch_size)),
+                              str(lat.get("dtype", d.dtype)), hardware.get("threads"),
+                              int(lat.get("warmup", d.warmup)), int(lat.get("repeats", d.repeats)),
+                              int(lat.get("rounds", d.rounds)))
 
     def device_name(self) -> str:
         return device_name(self.device)
@@ -147,6 +149,7 @@ def measure_latency(module: nn.Module, example: torch.Tensor, setting: LatencySe
 
 
 def arch_model(space: Space, arch: Arch, num_classes: int) -> nn.Module:
+    """The static network of an architecture (freshly initialised)."""
     from ..models import MlpBackbone
 
     return MlpBackbone(space.to_netspec(arch, num_classes))
@@ -178,6 +181,7 @@ def build_latency_table(space: Space, num_classes: int, setting: LatencySetting,
         block = make_block(st.width, block_spec(space, i, b), st.resolution, space.norm)
         items[f"{i}:{b.token}"] = (block, torch.randn(setting.batch_size, *st.resolution,
                                                       st.width))
+    block_keys = list(items)
     x = torch.randn(setting.batch_size, *space.input_size)
     items["fixed"] = (skeleton(space, num_classes), x)
     archs = [space.smallest(), space.largest()]
@@ -193,7 +197,7 @@ def build_latency_table(space: Space, num_classes: int, setting: LatencySetting,
     ms = measure_many(items, setting, bar)
     if bar is not None:
         bar.close()
-    blocks = {k: {"latency_ms": v} for k, v in ms.items() if k[0].isdigit()}
+    blocks = {k: {"latency_ms": ms[k]} for k in block_keys}
     table = BlockTable(("latency_ms",), {"latency_ms": ms["fixed"]}, blocks)
     rows = []
     for arch in archs:

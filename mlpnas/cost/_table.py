@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .._io import write_text_atomic
 from ..space import Arch, BlockChoice, Space
 from ..spec import BlockSpec
 
@@ -76,9 +76,7 @@ class BlockTable:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(self.to_json())
-        os.replace(tmp, path)
+        write_text_atomic(path, self.to_json())
 
 
 def space_digest(space: Space, num_classes: int) -> str:
@@ -102,9 +100,9 @@ def each_block(space: Space) -> Iterable[tuple[int, BlockChoice]]:
 def skeleton(space: Space, num_classes: int):
     """The fixed part of the space's networks: stem, downsamplers, final norm and head, with
     no blocks."""
-    from ..models import MlpBackbone
+    from ._latency import arch_model
 
-    model = MlpBackbone(space.to_netspec(space.smallest(), num_classes))
+    model = arch_model(space, space.smallest(), num_classes)
     for stage in model.stages:
         stage.blocks = torch.nn.Sequential()
     return model

@@ -5,13 +5,13 @@ card). `load_exported(path)` turns the folder back into the timm-style `MlpBackb
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._io import atomic_target, write_json_atomic, write_text_atomic
 from ..errors import UserError
 from ..models import MlpBackbone
 from ..spec import NetSpec, SpecError
@@ -20,12 +20,6 @@ ARCH_FILE = "arch.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 FORMAT = "mlpnas-export-1"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def model_card(info: Mapping[str, Any]) -> str:
@@ -74,11 +68,10 @@ def export_model(model: MlpBackbone, out_dir: str | Path, arch_key: str,
     meta = dict(info or {})
     record = {"format": FORMAT, "arch": arch_key, "netspec": model.spec.to_dict(), **meta}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = out / (WEIGHTS_FILE + f".{os.getpid()}.tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "arch": arch_key})
-    os.replace(tmp, out / WEIGHTS_FILE)
-    _atomic_text(out / ARCH_FILE, json.dumps(record, indent=1, default=float) + "\n")
-    _atomic_text(out / CARD_FILE, model_card(record))
+    with atomic_target(out / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT, "arch": arch_key})
+    write_json_atomic(out / ARCH_FILE, record)
+    write_text_atomic(out / CARD_FILE, model_card(record))
     return out
 
 

@@ -132,9 +132,6 @@ class StageSpace:
                     out.append(BlockChoice(fam, tuple(zip(names, combo)), ratio))
         return tuple(out)
 
-    def family_choices(self, fam: str) -> tuple[BlockChoice, ...]:
-        return tuple(b for b in self.block_choices if b.family == fam)
-
     @property
     def families(self) -> tuple[str, ...]:
         return tuple(f for f, _ in self.mixers)

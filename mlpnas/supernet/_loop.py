@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._io import atomic_target
 from ..data import DataSplits, iterate_batches
 from ..errors import UserError
 
@@ -104,12 +105,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_target(path, durable=True) as tmp:
+        tmp.write_bytes(data)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
-import os
 import time
 from pathlib import Path
 
@@ -26,12 +24,6 @@ def file_lock(path: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _say(msg: str) -> None:
@@ -149,7 +141,3 @@ def run(cfg: DictConfig):
                            budgets, out, net, setting, timing)
     _say(summary)
     return summary
-
-
-def write_json(path: Path, obj) -> None:
-    _atomic_text(path, json.dumps(obj, indent=1, default=float) + "\n")

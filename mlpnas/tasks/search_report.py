@@ -4,20 +4,14 @@ and the exported Pareto architectures."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from .._io import atomic_target, write_json_atomic, write_text_atomic
 from ._common import plain
 
 SUMMARY_FILE = "summary.txt"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def accuracy_source(data) -> str:
@@ -66,12 +60,9 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
             space, [space.arch_from_key(k) for k in pareto["arch"]], data.num_classes,
             lat_setting)
 
-    tmp = out / "trials.csv.tmp"
-    trials.to_csv(tmp, index=False)
-    os.replace(tmp, out / "trials.csv")
-    tmp = out / "pareto.csv.tmp"
-    pareto.to_csv(tmp, index=False)
-    os.replace(tmp, out / "pareto.csv")
+    for name, frame in (("trials.csv", trials), ("pareto.csv", pareto)):
+        with atomic_target(out / name) as tmp:
+            frame.to_csv(tmp, index=False)
 
     sessions = []
     if (out / "run.json").is_file():  # earlier invocations of this run (resumed studies)
@@ -91,7 +82,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
         "latency_setting": None if lat_setting is None else lat_setting.__dict__,
         "sessions": sessions,
     }
-    _atomic_text(out / "run.json", json.dumps(run, indent=1, default=float) + "\n")
+    write_json_atomic(out / "run.json", run)
     plot_run(out)
 
     exported = []
@@ -106,7 +97,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
 
     text = summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv,
                         improvement, timing, out, len(exported), reference)
-    _atomic_text(out / SUMMARY_FILE, text + "\n")
+    write_text_atomic(out / SUMMARY_FILE, text + "\n")
     return text
 
 
