@@ -17,15 +17,23 @@ from mlpnas.mixers import (
     cycle_groups,
     group_shift,
 )
-from mlpnas.mixers._shift_op import group_shift_functional
+from mlpnas.mixers._shift_op import (
+    _conv_exact_on_cpu,
+    _GroupShift,
+    _shift_conv,
+    group_shift_functional,
+)
 from mlpnas.mixers.reference import axial_shift_roll, cycle_offsets, cyclefc_deform
 from mlpnas.spec import SpecError
 
 SIZES = [(7, 5), (5, 9), (1, 3), (2, 1), (13, 11)]
 
 
-@pytest.mark.parametrize("groups", [cycle_groups(10, 3), cycle_groups(10, 7), cycle_groups(2, 5),
-                                    axial_groups(10, 3), axial_groups(11, 5), axial_groups(3, 7)])
+SHIFT_GROUPS = [cycle_groups(10, 3), cycle_groups(10, 7), cycle_groups(2, 5),
+                axial_groups(10, 3), axial_groups(11, 5), axial_groups(3, 7)]
+
+
+@pytest.mark.parametrize("groups", SHIFT_GROUPS)
 @pytest.mark.parametrize("axis", [1, 2])
 def test_group_shift_eager_equals_traceable_form_with_gradients(groups, axis):
     C = max(stop for _, stop, _, _ in groups)
@@ -37,6 +45,49 @@ def test_group_shift_eager_equals_traceable_form_with_gradients(groups, axis):
     gb, = torch.autograd.grad((b * w).sum(), x)
     assert torch.equal(ga, gb)
     assert torch.autograd.gradcheck(lambda t: group_shift(t, axis, groups), (x,))
+
+
+@pytest.mark.parametrize("groups", SHIFT_GROUPS)
+@pytest.mark.parametrize("axis", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_conv_shift_is_bitwise_the_copy_shift(groups, axis, dtype):
+    """The CPU path (one-hot depthwise convolution) and the copy path give the same values
+    and the same gradients, bit for bit, also for maps smaller than the shift."""
+    C = max(stop for _, stop, _, _ in groups)
+    x = torch.randn(3, 5, 2, C).to(dtype).requires_grad_(True)
+    assert _conv_exact_on_cpu(x)
+    a, b = _shift_conv(x, axis, groups), _GroupShift.apply(x, axis, groups)
+    assert a.dtype == dtype and torch.equal(a, b)
+    w = torch.randn_like(a)
+    ga, = torch.autograd.grad((a * w).sum(), x)
+    gb, = torch.autograd.grad((b * w).sum(), x)
+    assert torch.equal(ga, gb)
+
+
+def test_cpu_shift_kernel_made_in_inference_mode_serves_training_later():
+    groups = axial_groups(17, 5)  # a kernel no other test builds first
+    with torch.inference_mode():
+        group_shift(torch.randn(1, 3, 3, 17), 2, groups)
+    x = torch.randn(1, 3, 3, 17, requires_grad=True)
+    group_shift(x, 2, groups).sum().backward()
+    assert x.grad is not None
+
+
+def test_shift_leaves_the_conv_path_when_fp32_may_be_rounded():
+    x = torch.randn(2, 4, 4, 6)
+    groups = axial_groups(6, 3)
+    saved = torch.backends.fp32_precision
+    try:
+        for setting in ("tf32", "bf16"):
+            torch.backends.fp32_precision = setting
+            assert not _conv_exact_on_cpu(x)
+            assert torch.equal(group_shift(x, 2, groups), group_shift_functional(x, 2, groups))
+            fc = CycleFC(6, 6, 3)  # used to raise under the new precision API
+            ref = F.linear(group_shift_functional(x, 2, cycle_groups(6, 3)), fc.weight, fc.bias)
+            torch.testing.assert_close(fc(x), ref)
+    finally:
+        torch.backends.fp32_precision = saved
+    assert _conv_exact_on_cpu(x) and not _conv_exact_on_cpu(x.double())
 
 
 def test_cycle_offsets_follow_the_paper_pattern():

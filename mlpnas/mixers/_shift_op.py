@@ -6,12 +6,20 @@ serves both: `group_shift(x, axis, groups)` with `groups` a tuple of
 `(start, stop, step, d)`: the channels `start:stop:step` are moved by `d` along `axis`,
 out[p] = x[p - d] (zero where p - d is outside the map).
 
-Eagerly the op is an autograd Function: the forward writes each group once into a new
-buffer (zeroing only the uncovered strips), the backward is the same op with every `d`
-negated (a zero-fill shift's adjoint), so neither direction allocates a full-size tensor per
-group. While tracing (fvcore, ONNX) the
-same result is computed with plain narrow / cat ops that every tracer (fvcore, torch.compile,
-torch.export / ONNX) understands and that count as zero FLOPs.
+Three exact implementations, chosen by where the tensor lives:
+
+- CPU (fp32 / bf16, oneDNN at IEEE precision): a depthwise convolution whose kernel holds a
+  single 1 per channel, at tap `half - d`. Every output is 1 * x + 0 * (neighbours), so
+  the values are the shift's (up to the sign of zero, and an inf in the window turns into
+  NaN); autograd's convolution backward is the adjoint shift. On a channels-last map a
+  channel group is a run of only ceil(C/s) contiguous floats, which a strided copy moves
+  slowly; oneDNN's depthwise kernel walks the map once, vectorised over channels
+  (experiments/ops_speed).
+- elsewhere (CUDA, where cuDNN may round convolution inputs to TF32; other dtypes): an
+  autograd Function whose forward writes each group once into a new buffer (zeroing only
+  the uncovered strips) and whose backward is the same op with every `d` negated.
+- while tracing (fvcore, ONNX): plain narrow / cat ops that every tracer (fvcore,
+  torch.compile, torch.export / ONNX) understands and that count as zero FLOPs.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import functools
 import math
 
 import torch
+import torch.nn.functional as F
 
 Group = tuple[int, int, int, int]  # (start, stop, step, d)
 
@@ -113,6 +122,48 @@ def group_shift_functional(x: torch.Tensor, axis: int, groups) -> torch.Tensor:
     return y
 
 
+@functools.lru_cache(maxsize=256)
+def _onehot_kernel(groups: tuple[Group, ...], axis: int, dtype: torch.dtype) -> torch.Tensor:
+    """Depthwise kernel (C, 1, k, 1) for axis 1 or (C, 1, 1, k) for axis 2, k = 2 max|d| + 1.
+    The convolution computes out[p] = sum_t w[t] x[p + t - half], so a channel moved by d
+    holds its single 1 at t = half - d."""
+    C = max(stop for _, stop, _, _ in groups)
+    half = max(abs(d) for *_, d in groups)
+    with torch.inference_mode(False):  # cached: must stay usable by autograd later
+        w = torch.zeros(C, 1, 2 * half + 1, dtype=dtype)
+        for start, stop, step, d in groups:
+            w[start:stop:step, 0, half - d] = 1
+        return w.unsqueeze(4 - axis)
+
+
+def _conv_exact_on_cpu(x: torch.Tensor) -> bool:
+    """oneDNN computes an fp32 / bf16 convolution at IEEE precision unless the user allowed
+    TF32 / bf16 arithmetic for fp32; only then is the one-hot convolution an exact shift."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+        return False
+    if x.dtype == torch.float32:
+        conv = getattr(torch.backends.mkldnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            # the per-backend setting (torch >= 2.9) resolves the inherited global one
+            return conv.fp32_precision in ("none", "ieee")
+        try:
+            return torch.get_float32_matmul_precision() == "highest"
+        except RuntimeError:  # legacy and new precision APIs mixed: play safe
+            return False
+    return True
+
+
+def _shift_conv(x: torch.Tensor, axis: int, groups: tuple[Group, ...]) -> torch.Tensor:
+    w = _onehot_kernel(groups, axis, x.dtype)
+    half = (w.shape[1 + axis] - 1) // 2
+    padding = (half, 0) if axis == 1 else (0, half)
+    with torch.autocast("cpu", enabled=False):
+        y = F.conv2d(x.permute(0, 3, 1, 2), w, padding=padding, groups=x.shape[-1])
+    return y.permute(0, 2, 3, 1)
+
+
 def _tracing() -> bool:
     """True under torch.jit tracing (fvcore), torch.compile and torch.export (ONNX)."""
     return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
@@ -125,4 +176,6 @@ def group_shift(x: torch.Tensor, axis: int, groups: tuple[Group, ...]) -> torch.
         axis += x.dim()
     if _tracing():
         return group_shift_functional(x, axis, groups)
+    if x.dim() == 4 and axis in (1, 2) and _conv_exact_on_cpu(x):
+        return _shift_conv(x.contiguous(), axis, groups)
     return _GroupShift.apply(x.contiguous(), axis, groups)
