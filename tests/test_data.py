@@ -73,6 +73,39 @@ def test_image_folder_through_timm(tmp_path):
     assert x.shape == (4, 3, 16, 16)
 
 
+def _images(folder, n=2, size=12):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(str(folder)))
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png")
+
+
+def test_image_folder_val_uses_the_train_class_indices(tmp_path):
+    """train {a, b, c}, val {a, c}: val's c is class 2, as in train, not 1."""
+    for c in "abc":
+        _images(tmp_path / "train" / c)
+    _images(tmp_path / "val" / "a", n=2)
+    _images(tmp_path / "val" / "c", n=3)
+    d = build_data({"name": "imagefolder", "root": str(tmp_path), "holdout_fraction": 0.2},
+                   (3, 8, 8))
+    assert d.num_classes == 3 and d.val.num_classes == 3
+    _, y = next(iterate_batches(d.val, [list(range(len(d.val)))]))
+    assert sorted(y.tolist()) == [0, 0, 2, 2, 2]
+
+
+def test_image_folder_val_class_missing_from_train_is_refused(tmp_path):
+    for c in "ab":
+        _images(tmp_path / "train" / c)
+    for c in "abde":
+        _images(tmp_path / "val" / c)
+    with pytest.raises(UserError) as err:
+        build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 8, 8))
+    message = str(err.value)
+    assert "'d', 'e'" in message and "'b'" not in message
+    assert str(tmp_path / "val") in message and str(tmp_path / "train") in message
+
+
 def _cifar(root, variant, n_train=30, n_test=10):
     rng = np.random.default_rng(0)
     key = "labels" if variant == 10 else "fine_labels"

@@ -100,8 +100,18 @@ def test_non_vip_models_take_any_input_size_without_rebuilding():
 
 
 def _to_official(model, family):
-    return {theirs: t.clone() for key, t in model.state_dict().items()
-            for theirs in [_official_name(model, key, family)[0]]}
+    """Our state dict in the authors' names and layouts (inverting the index permutations
+    that the mapping applies, e.g. Hire-MLP's folded channels)."""
+    out = {}
+    for key, t in model.state_dict().items():
+        theirs, transform = _official_name(model, key, family)
+        if transform is not None:  # ours.flat[i] == theirs.flat[source[i]]
+            source = transform(torch.arange(t.numel()).reshape(t.shape)).flatten()
+            flat = torch.empty_like(t).flatten()
+            flat[source] = t.flatten()
+            t = flat.reshape(t.shape)
+        out[theirs] = t.clone()
+    return out
 
 
 def test_official_checkpoint_file_loads_through_timm(tmp_path):
@@ -112,6 +122,47 @@ def test_official_checkpoint_file_loads_through_timm(tmp_path):
                                pretrained_cfg_overlay=dict(file=str(ckpt))).eval()
     x = torch.randn(2, 3, 64, 64)
     torch.testing.assert_close(loaded(x), src(x))
+
+
+FAMILY = {"test_cyclemlp": "cycle", "test_asmlp": "shift", "test_hiremlp": "hire",
+          "test_vip": "permute"}
+
+
+@pytest.mark.parametrize("num_classes", [3, 0])
+@pytest.mark.parametrize("name", TEST)
+def test_official_checkpoint_fine_tunes_with_another_num_classes(tmp_path, name, num_classes):
+    """timm's rule: with num_classes different from the checkpoint's, every weight but the
+    classifier loads and the classifier keeps its fresh initialisation."""
+    src = timm.create_model(name).eval()
+    ckpt = tmp_path / "official.pth"
+    torch.save({"model": _to_official(src, FAMILY[name])}, ckpt)
+    loaded = timm.create_model(name, pretrained=True, num_classes=num_classes,
+                               pretrained_cfg_overlay=dict(file=str(ckpt))).eval()
+    theirs, ours = src.state_dict(), loaded.state_dict()
+    body = [k for k in theirs if not k.startswith("head.")]
+    assert body and set(body) == {k for k in ours if not k.startswith("head.")}
+    for key in body:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=0, msg=key)
+    H, W = src.pretrained_cfg["input_size"][1:]
+    x = torch.randn(2, 3, H, W)
+    torch.testing.assert_close(loaded.forward_head(loaded.forward_features(x), pre_logits=True),
+                               src.forward_head(src.forward_features(x), pre_logits=True))
+    if num_classes:
+        assert loaded.head.weight.shape == (num_classes, src.num_features)
+        assert loaded(x).shape == (2, num_classes)
+    else:
+        assert not any(k.startswith("head.") for k in ours)
+        assert loaded(x).shape == (2, src.num_features)
+
+
+def test_official_checkpoint_adapts_to_one_input_channel(tmp_path):
+    src = timm.create_model("test_hiremlp").eval()
+    ckpt = tmp_path / "official.pth"
+    torch.save(_to_official(src, "hire"), ckpt)
+    loaded = timm.create_model("test_hiremlp", pretrained=True, in_chans=1,
+                               pretrained_cfg_overlay=dict(file=str(ckpt))).eval()
+    gray = torch.randn(2, 1, 64, 64)
+    torch.testing.assert_close(loaded(gray), src(gray.expand(-1, 3, -1, -1)))
 
 
 def test_own_checkpoint_file_loads_through_timm(tmp_path):

@@ -90,3 +90,55 @@ def test_permutator_without_resolution_says_which_numbers_must_match():
     module = from_official(c["official_class"], c["kwargs"], state)
     with pytest.raises(ValueError, match=r"needs H\*S == C and W\*S == C, i.e. a 4x4 feature map"):
         module(torch.randn(1, 5, 4, 16))
+
+
+MODEL_CASES = [c["name"] for c in CASES if c["kind"] == "model"]
+
+
+@pytest.mark.parametrize("name", MODEL_CASES)
+def test_checkpoint_with_other_class_count_loads_all_but_the_classifier(name):
+    c = _case(name)
+    x, _, state = load_case(name)
+    full = from_official(c["official_class"], c["kwargs"], state)
+    tuned = from_official(c["official_class"], dict(c["kwargs"], num_classes=3), state)
+    ours, ref = tuned.state_dict(), full.state_dict()
+    assert ours["head.weight"].shape == (3, full.num_features)
+    for key, t in ref.items():
+        if not key.startswith("head."):
+            torch.testing.assert_close(ours[key], t, rtol=0, atol=0, msg=key)
+    with torch.no_grad():
+        assert tuned(x).shape == (x.shape[0], 3)
+        torch.testing.assert_close(tuned.forward_features(x), full.forward_features(x))
+
+
+@pytest.mark.parametrize("name", MODEL_CASES)
+def test_in_chans_is_honoured(name):
+    """A one-channel model whose stem sums the three-channel stem sees a grey image the way
+    the three-channel model sees it repeated on every channel."""
+    c = _case(name)
+    x, y, state = load_case(name)
+    grey_state = dict(state)
+    grey_state["patch_embed.proj.weight"] = state["patch_embed.proj.weight"].sum(1, keepdim=True)
+    grey = from_official(c["official_class"], dict(c["kwargs"], in_chans=1), grey_state)
+    full = from_official(c["official_class"], c["kwargs"], state)
+    g = x[:, :1]
+    with torch.no_grad():
+        torch.testing.assert_close(grey(g), full(g.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4)
+
+
+def test_cyclefc_int_kernel_size():
+    c = _case("cyclefc_1x3")
+    x, _, state = load_case(c["name"])
+    fc = from_official("CycleFC", dict(c["kwargs"], kernel_size=1), state)
+    expected = torch.nn.functional.conv2d(x, state["weight"], state["bias"])
+    torch.testing.assert_close(fc(x), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(OfficialCheckpointError, match=r"kernel_size must be \(1, K\) or \(K, 1\)"):
+        from_official("CycleFC", dict(c["kwargs"], kernel_size=3), state)
+
+
+@pytest.mark.parametrize("extra", [dict(stride=2), dict(padding=(0, 1)), dict(dilation=3)])
+def test_cyclefc_stride_padding_dilation_have_no_effect(extra):
+    c = _case("cyclefc_3x1")
+    x, y, state = load_case(c["name"])
+    out = from_official("CycleFC", dict(c["kwargs"], **extra), state)(x)
+    torch.testing.assert_close(out, y, atol=1e-4, rtol=1e-4)

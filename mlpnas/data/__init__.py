@@ -53,9 +53,11 @@ def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0)
 
     frac = float(cfg.get("holdout_fraction", 0.1))
     if name == "imagefolder":
-        def make(split, training):
-            return _real.image_folder(cfg.get("root"), split, input_size, training, cfg)
-        train_aug, train_plain, val = make("train", True), make("train", False), make("val", False)
+        def make(split, training, classes_of=None):
+            return _real.image_folder(cfg.get("root"), split, input_size, training, cfg,
+                                      classes_of)
+        train_aug = make("train", True)  # its class indices label the other splits
+        train_plain, val = make("train", False, train_aug), make("val", False, train_aug)
         n_cls = train_aug.num_classes
     elif name in ("cifar10", "cifar100"):
         variant = int(name[5:])

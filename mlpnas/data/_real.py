@@ -3,6 +3,7 @@ both with timm's transforms."""
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -11,8 +12,6 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from ..errors import UserError
-
-IMG_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 
 
 def _check_root(root: str | None, what: str) -> Path:
@@ -44,9 +43,25 @@ def _find_split(root: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-def image_folder(root: str, split: str, input_size, is_training: bool, cfg) -> Dataset:
-    """`root/<split>/<class>/<image>` read by timm's dataset factory."""
-    from timm.data import create_dataset
+def _class_names(folder: Path) -> set[str]:
+    """The classes timm's folder reader finds: the name of the folder holding each image
+    (with timm's image extensions)."""
+    from timm.data import get_img_extensions
+
+    exts = get_img_extensions(as_set=True)
+    names = set()
+    for where, _, files in os.walk(folder, followlinks=True):
+        if any(os.path.splitext(f)[1].lower() in exts for f in files):
+            names.add("" if Path(where) == folder else os.path.basename(where))
+    return names
+
+
+def image_folder(root: str, split: str, input_size, is_training: bool, cfg,
+                 classes_of: Dataset | None = None) -> Dataset:
+    """`root/<split>/<class>/<image>` read by timm's dataset factory. `classes_of` is the
+    training split built before: its class-to-index map labels this split too, so a class
+    missing here keeps its index, and a class the training split lacks is refused."""
+    from timm.data import create_dataset, get_img_extensions
 
     base = _check_root(root, "imagefolder")
     names = {"train": ("train", "training"), "val": ("val", "validation", "valid", "test")}
@@ -55,12 +70,26 @@ def image_folder(root: str, split: str, input_size, is_training: bool, cfg) -> D
         raise UserError(f"data.root '{base}' has no '{names.get(split, (split,))[0]}' folder; "
                         f"an image-folder dataset needs {base}/train/<class>/<images> and "
                         f"{base}/val/<class>/<images>.")
-    if not any(p.suffix.lower() in IMG_EXT for p in folder.rglob("*") if p.is_file()):
-        raise UserError(f"dataset folder '{folder}' holds no images ({', '.join(IMG_EXT)}); "
-                        f"put one sub-folder of images per class in it.")
-    ds = create_dataset("", root=str(folder), split=split, is_training=is_training,
+    classes = _class_names(folder)
+    if not classes:
+        raise UserError(f"dataset folder '{folder}' holds no images "
+                        f"({', '.join(get_img_extensions())}); put one sub-folder of images "
+                        f"per class in it.")
+    class_map = None
+    if classes_of is not None:
+        class_map = dict(classes_of.class_to_idx)
+        extra = sorted(classes - set(class_map))
+        if extra:
+            raise UserError(
+                f"'{folder}' has class folder(s) {', '.join(repr(c) for c in extra)} that "
+                f"'{classes_of.folder}' lacks; every {split} class needs training images, so "
+                f"add them there or remove the class from '{folder}'.")
+    ds = create_dataset("", root=str(folder), split=split, search_split=False,
+                        class_map=class_map, is_training=is_training,
                         transform=transforms(input_size, is_training, cfg))
-    ds.num_classes = len({t for _, t in ds.reader.samples})
+    ds.folder = folder
+    ds.class_to_idx = dict(ds.reader.class_to_idx)
+    ds.num_classes = len(ds.class_to_idx)
     return ds
 
 

@@ -14,11 +14,15 @@ official ImageNet checkpoint loads with
                       pretrained_cfg_overlay=dict(file="CycleMLP_B1.pth"))
 
 Every key of the authors' state dict must be consumed except the CycleFC `offset` buffers and
-BatchNorm `num_batches_tracked`; a missing or unknown key is an error naming it.
+BatchNorm `num_batches_tracked`; a missing or unknown key is an error naming it. A checkpoint
+whose classifier has another number of classes than the model (fine-tuning an ImageNet
+checkpoint with `num_classes=N`) loads everything but the classifier, which keeps its fresh
+initialisation, as timm does for its own models.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,6 +35,8 @@ from ..mixers import CycleFC, CycleMixer, HireMixer, PermuteMixer, ShiftMixer
 from ..spec import NetSpec
 from .backbone import MlpBackbone
 from .zoo import asmlp_spec, cycle_spec, hire_spec, vip_spec
+
+_logger = logging.getLogger(__name__)
 
 
 class OfficialCheckpointError(UserError, ValueError):
@@ -131,12 +137,20 @@ def _official_name(model: MlpBackbone, key: str, family: str) -> tuple[str, Tran
 
 
 def _load_mapped(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                 name_fn: Callable[[str], tuple[str, Transform | None]]) -> dict[str, Any]:
+                 name_fn: Callable[[str], tuple[str, Transform | None]],
+                 skip_head: bool = False) -> dict[str, Any]:
     """Fill every parameter/buffer of `module` from `state_dict` via `name_fn`; raise on a
-    missing, unknown or mis-shaped key. Returns our state dict."""
+    missing, unknown or mis-shaped key. With `skip_head`, the classifier (`head.*`, the same
+    name on both sides) keeps the module's own values and the checkpoint's is dropped.
+    Returns our state dict."""
     ours = module.state_dict()
     out, used = {}, set()
+    if skip_head:
+        used = {k for k in state_dict if k.startswith("head.")}
     for key, ref in ours.items():
+        if skip_head and key.startswith("head."):
+            out[key] = ref
+            continue
         theirs, transform = name_fn(key)
         if theirs not in state_dict:
             if _IGNORED.search(key):  # num_batches_tracked may be absent
@@ -170,15 +184,41 @@ def _load_mapped(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
     return out
 
 
+def _checkpoint_classes(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Number of classes of the authors' classifier (0 where it has none, num_classes=0)."""
+    head = state_dict.get("head.weight")
+    return int(head.shape[0]) if head is not None else 0
+
+
+def _checkpoint_in_chans(state_dict: Mapping[str, torch.Tensor], default: int) -> int:
+    stem = state_dict.get("patch_embed.proj.weight")
+    return int(stem.shape[1]) if stem is not None and stem.dim() == 4 else default
+
+
 def convert_official_state(model: MlpBackbone, state_dict: Mapping[str, torch.Tensor]):
-    """The authors' state dict -> ours, for a model of a published family."""
+    """The authors' state dict -> ours, for a model of a published family.
+
+    The mapping is checked against the checkpoint's own class count (and input channels), so
+    a model built with another `num_classes` gets every weight but the classifier, which is
+    the model's own (fresh) one; timm then adapts the stem to the model's `in_chans`."""
     family = dict(model.spec.meta).get("family")
     if family not in _MIXER_NAMES:
         raise OfficialCheckpointError(
             "this model is not one of the published families (its spec has no family tag), so "
             "an official checkpoint cannot be mapped onto it.")
-    probe = MlpBackbone(model.spec)  # a scratch copy to load into; `model` stays untouched
-    return _load_mapped(probe, state_dict, lambda k: _official_name(probe, k, family))
+    n_cls = _checkpoint_classes(state_dict)
+    spec = model.spec.replace(num_classes=n_cls,
+                              in_chans=_checkpoint_in_chans(state_dict, model.spec.in_chans))
+    probe = MlpBackbone(spec)  # a scratch copy to load into; `model` stays untouched
+    out = _load_mapped(probe, state_dict, lambda k: _official_name(probe, k, family))
+    if n_cls != model.spec.num_classes:
+        _logger.info("official checkpoint has %d classes, the model %d: the classifier keeps "
+                     "its fresh initialisation.", n_cls, model.spec.num_classes)
+        own = model.state_dict()
+        for key in [k for k in out if k.startswith("head.")]:
+            del out[key]
+        out.update({k: v for k, v in own.items() if k.startswith("head.")})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,13 +257,20 @@ _DROPS = ("drop_rate", "attn_drop_rate", "drop_path_rate", "attn_drop", "proj_dr
 
 
 def _cyclefc(kw):
+    # stride, padding and dilation are accepted and have no effect, as in the authors' class
     a = _take(kw, "CycleFC", dict(in_channels=None, out_channels=None, kernel_size=None,
                                   stride=1, padding=0, dilation=1, groups=1, bias=True))
-    kh, kw_ = a["kernel_size"]
-    _require(kh == 1 or kw_ == 1, f"CycleFC kernel_size must be (1, K) or (K, 1), got "
-                                  f"{a['kernel_size']}.")
-    _require(a["groups"] == 1 and a["stride"] == 1 and a["padding"] == 0,
-             "CycleFC requires stride=1, padding=0, groups=1 (as in the authors' code).")
+    size = a["kernel_size"]
+    if isinstance(size, int):  # an int K means K x K, as for torch's convolutions
+        size = (size, size)
+    _require(isinstance(size, (tuple, list)) and len(size) == 2
+             and all(isinstance(v, int) and v >= 1 for v in size)
+             and (size[0] == 1 or size[1] == 1),
+             f"CycleFC kernel_size must be (1, K) or (K, 1) (or 1), got {a['kernel_size']}; "
+             f"pass the one-axis shape of the staircase.")
+    kh, kw_ = size
+    _require(a["groups"] == 1, f"CycleFC groups={a['groups']} is not supported; mlpnas "
+                               f"implements groups=1, the setting of every published model.")
     axis, k = ("w", kw_) if kh == 1 else ("h", kh)
     return ChannelsFirst(CycleFC(a["in_channels"], a["out_channels"], k, axis, a["bias"]))
 
@@ -258,14 +305,14 @@ def _permute(kw):
 
 def _cyclenet(kw):
     a = _take(kw, "CycleNet", dict(layers=None, embed_dims=None, mlp_ratios=None,
-                                   transitions=None, num_classes=1000, skip_lam=1.0,
-                                   qkv_bias=False, fork_feat=False),
-              _DROPS + ("img_size", "patch_size", "in_chans", "segment_dim"))
+                                   transitions=None, num_classes=1000, in_chans=3,
+                                   skip_lam=1.0, qkv_bias=False, fork_feat=False),
+              _DROPS + ("img_size", "patch_size", "segment_dim"))
     _require(not a["qkv_bias"] and not a["fork_feat"],
              "CycleNet with qkv_bias=True or fork_feat=True is not supported.")
     return MlpBackbone(cycle_spec(a["layers"], a["embed_dims"], a["mlp_ratios"], 3,
                                   a["transitions"], num_classes=a["num_classes"],
-                                  skip_lam=a["skip_lam"]))
+                                  in_chans=a["in_chans"], skip_lam=a["skip_lam"]))
 
 
 def _asmlp(kw):
@@ -283,13 +330,13 @@ def _hirenet(kw):
     a = _take(kw, "HireMLPNet", dict(layers=None, embed_dims=None, mlp_ratios=4.0,
                                      pixel=(2, 2, 2, 2), step_stride=(2, 2, 2, 2),
                                      step_dilation=(1, 1, 1, 1), num_classes=1000,
-                                     step_pad_mode="c", pixel_pad_mode="c"),
-              _DROPS + ("img_size", "patch_size", "in_chans"))
+                                     in_chans=3, step_pad_mode="c", pixel_pad_mode="c"),
+              _DROPS + ("img_size", "patch_size"))
     _require(a["step_pad_mode"] == "c" and a["pixel_pad_mode"] == "c",
              "only the circular padding modes ('c') of Hire-MLP are supported.")
     return MlpBackbone(hire_spec(a["layers"], a["embed_dims"], a["mlp_ratios"], a["pixel"],
                                  a["step_stride"], a["step_dilation"],
-                                 num_classes=a["num_classes"]))
+                                 num_classes=a["num_classes"], in_chans=a["in_chans"]))
 
 
 def _vipnet(kw):
@@ -337,7 +384,13 @@ def from_official(official_class: str, kwargs: Mapping[str, Any],
     module = _BUILDERS[official_class](dict(kwargs))
     if official_class in _MODEL_FAMILY:
         fam = _MODEL_FAMILY[official_class]
-        _load_mapped(module, state_dict, lambda k: _official_name(module, k, fam))
+        n_cls = _checkpoint_classes(state_dict)
+        fresh_head = n_cls != module.spec.num_classes
+        if fresh_head:
+            _logger.info("official checkpoint has %d classes, num_classes is %d: the "
+                         "classifier keeps its fresh initialisation.", n_cls,
+                         module.spec.num_classes)
+        _load_mapped(module, state_dict, lambda k: _official_name(module, k, fam), fresh_head)
     else:
         inner = module.inner if isinstance(module, ChannelsFirst) else module
         prefix = "inner." if isinstance(module, ChannelsFirst) else ""
