@@ -93,6 +93,40 @@ def _space_override(verb: str, overrides: list[str]) -> list[str]:
     return out
 
 
+def _check_data_option(verb: str, overrides: list[str]) -> None:
+    """An unknown `data=NAME` is one plain sentence naming the options in conf/data/, not
+    Hydra's multi-line error (for the verbs whose configuration has a data group)."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{verb}.yaml"))
+    defaults = conf.get("defaults") or []
+    if not any(isinstance(d, dict) and "data" in d for d in defaults):
+        return
+    known = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and key.lstrip("+~") == "data" and value not in known:
+            _fail(verb, f"unknown data option '{value}'; use data=NAME with NAME one of "
+                        f"{', '.join(known)}.")
+
+
+def register_resolvers() -> None:
+    """`${budget_suffix:${search}}` (conf/search.yaml): a search's budgets in its default run
+    folder name, so that a budgeted search does not resume an unbudgeted one."""
+    from omegaconf import OmegaConf
+
+    def budget_suffix(search) -> str:
+        from .search import active_budgets, budget_suffix
+
+        try:
+            return budget_suffix(active_budgets(search))
+        except Exception:  # a malformed budget: the task refuses it with one sentence
+            return ""
+
+    if not OmegaConf.has_resolver("budget_suffix"):
+        OmegaConf.register_new_resolver("budget_suffix", budget_suffix)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -106,12 +140,14 @@ def main(argv: list[str] | None = None) -> None:
                     f"source checkout with `pip install -e .`.")
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
+    _check_data_option(verb, overrides)
     if verb in POSITIONAL and overrides and "=" not in overrides[0] \
             and not overrides[0].startswith("-"):
         path = Path(overrides[0]).expanduser().resolve()
         overrides = [f"{POSITIONAL[verb]}='{path}'", *overrides[1:]]
     import hydra
 
+    register_resolvers()
     sys.argv = [f"mlpnas {verb}", *overrides]
     hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(
         _run_task(verb))()

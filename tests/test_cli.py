@@ -36,6 +36,9 @@ def test_user_errors_are_one_sentence_and_exit_2(args, message):
     (("train", "+space=nope"), "unknown search space 'nope'; known spaces are"),
     (("train", "+space=/no/such.yaml"), "search space file '/no/such.yaml' does not exist"),
     (("train", "+space=tiny", "data=imagefolder"), "data=imagefolder needs a dataset folder"),
+    (("train", "+space=tiny", "data=foo"),
+     "unknown data option 'foo'; use data=NAME with NAME one of cifar10, cifar100, imagefolder, "
+     "synthetic."),
 ])
 def test_train_user_errors(tmp_path, args, message):
     r = mlpnas(*args, f"out_dir={tmp_path / 'run'}")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mlpnas.cost import (
+    BlockTable,
     CostModel,
     LatencySetting,
     build_flops_table,
@@ -16,7 +17,7 @@ from mlpnas.cost import (
     measure_latency,
     measure_many,
 )
-from mlpnas.space import known_spaces, load_space
+from mlpnas.space import Arch, known_spaces, load_space
 from mlpnas.supernet import build_supernet
 
 
@@ -104,3 +105,61 @@ def test_measure_many_interleaves_rounds():
     ms = measure_many(items, setting, bar)
     assert bar.n == 4 and set(ms) == {"a", "b"}
     assert 0 < ms["a"] < ms["b"]
+
+
+def test_frontier_is_exactly_the_non_dominated_costs_of_the_space():
+    """Checked against every one of the tiny space's 117k architectures, for two costs of
+    the FLOPs table and for three with a (made-up, calibrated) latency table."""
+    import itertools
+
+    space = load_space("tiny")
+    flops = flops_table(space, 10, None)
+    rng = np.random.default_rng(0)
+    latency = BlockTable(("latency_ms",), {"latency_ms": 0.05},
+                         {k: {"latency_ms": float(rng.uniform(0.01, 0.2))} for k in flops.blocks},
+                         scale={"latency_ms": 1.3})
+    cm = CostModel(flops, latency)
+    per_stage = [[blocks for d in st.depths
+                  for blocks in itertools.product(st.block_choices, repeat=d)]
+                 for st in space.stages]
+    smallest = space.smallest()
+    for names in (["mflops", "params_m"], ["mflops", "params_m", "latency_ms"]):
+        front = cm.frontier(space, names)
+        for values, arch in front:
+            assert space.contains(arch)
+            assert values == pytest.approx([cm.cost(arch, n) for n in names])
+        got = np.array([v for v, _ in front])
+        # every architecture's costs: the fixed part plus the blocks of each stage
+        fixed = np.array([cm.cost(smallest, n) - sum(_block_cost(cm, i, b, n)
+                                                     for i, _, b in smallest.blocks())
+                          for n in names])
+        stage = [np.array([[sum(_block_cost(cm, i, b, n) for b in blocks) for n in names]
+                           for blocks in rows]) for i, rows in enumerate(per_stage)]
+        total = (fixed + stage[0][:, None] + stage[1][None]).reshape(-1, len(names))
+        assert len(total) == space.size()
+        for j in rng.integers(0, len(total), 10):
+            s0, s1 = divmod(int(j), len(per_stage[1]))
+            arch = Arch((per_stage[0][s0], per_stage[1][s1]))
+            assert total[j] == pytest.approx([cm.cost(arch, n) for n in names])
+        eps = 1e-9
+        # each architecture is matched or beaten by a point of the front ...
+        assert np.all(got[None] <= total[:, None] + eps, axis=2).any(axis=1).all()
+        # ... and none beats one
+        for v in got:
+            assert not (np.all(total <= v + eps, axis=1) & np.any(total < v - eps, axis=1)).any()
+
+
+def _block_cost(cm, stage, block, name):
+    """What one block adds to cost `name` (the cost of an architecture is additive)."""
+    from mlpnas.cost._model import COSTS
+
+    metric, scale = COSTS[name]
+    table = cm._table(name)
+    return table.blocks[f"{stage}:{block.token}"][metric] * table.scale.get(metric, 1.0) * scale
+
+
+def test_latency_setting_records_the_threads_in_effect():
+    setting = LatencySetting(threads=None)
+    assert setting.record()["threads"] == torch.get_num_threads() >= 1
+    assert setting.describe().endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")
+    assert LatencySetting(device="cuda", threads=None).describe().endswith(", fp32")

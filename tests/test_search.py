@@ -20,10 +20,17 @@ from mlpnas.errors import UserError
 from mlpnas.search import (
     Objective,
     arch_params,
+    budget_suffix,
     check_budgets,
+    default_storage_url,
     hv_reference,
     hypervolume,
+    make_sampler,
+    open_storage,
+    open_study,
     pareto_mask,
+    run_trials,
+    seed_trials,
     suggest_arch,
     trials_frame,
 )
@@ -86,6 +93,32 @@ def test_infeasible_budget_names_the_smallest_value():
                                         rf"\({smallest:.4g} MFLOPs\)"):
         check_budgets(space, costs, {"mflops": 1.0})
     check_budgets(space, costs, {"mflops": smallest})
+
+
+def test_budgets_each_feasible_but_not_together_are_refused():
+    """In the tiny space the cheapest architecture in MFLOPs is not the one with the fewest
+    parameters, so the two minima are each reachable but not together."""
+    space = load_space("tiny")
+    costs = CostModel(flops_table(space, 10, None))
+    min_mflops, a = costs.extreme(space, "mflops")
+    min_params, b = costs.extreme(space, "params_m")
+    assert costs.cost(a, "params_m") > min_params and costs.cost(b, "mflops") > min_mflops
+    check_budgets(space, costs, {"mflops": min_mflops})
+    check_budgets(space, costs, {"params_m": min_params})
+    best = min(v[0] for v, _ in costs.frontier(space, ["mflops", "params_m"])
+               if v[1] <= min_params)
+    assert best > min_mflops
+    with pytest.raises(UserError, match=(
+            rf"search.max_mflops={min_mflops:g} and search.max_params_m={min_params:g} "
+            rf"cannot be met together by any architecture of space 'tiny': the smallest "
+            rf"within max_params_m={min_params:g} has {best:.4g} MFLOPs; raise "
+            rf"search.max_mflops to at least that")) as e:
+        check_budgets(space, costs, {"mflops": min_mflops, "params_m": min_params})
+    assert str(e.value).count(". ") == 0 and str(e.value).endswith(".")
+    # every point of the frontier is a pair of budgets some architecture meets
+    for (mflops, params), arch in costs.frontier(space, ["mflops", "params_m"]):
+        assert costs.cost(arch, "mflops") == pytest.approx(mflops)
+        check_budgets(space, costs, {"mflops": mflops, "params_m": params})
 
 
 def test_pareto_and_hypervolume():
@@ -270,3 +303,183 @@ def test_supernet_of_another_space_in_supernet_dir(tmp_path):
     assert r.returncode == 2
     assert "already holds a supernet, but its space is 'tiny'" in r.stderr
     assert "use another supernet_dir" in r.stderr
+
+
+def test_a_seed_interrupted_by_ctrl_c_is_evaluated_on_resume(tmp_path):
+    """Ctrl-C while a seed is evaluated leaves its trial FAIL; the resumed study queues the
+    seed again, evaluates every seed exactly once and loses or repeats no trial."""
+    space = load_space("tiny")
+    costs = CostModel(flops_table(space, 10, None))
+    seeds = space.uniform_archs()
+    victim = list(seeds)[1]
+    evaluated = []
+
+    def evaluate(arch):
+        if arch == seeds[victim] and not evaluated.count("interrupted"):
+            evaluated.append("interrupted")
+            raise KeyboardInterrupt
+        evaluated.append(arch.key)
+        return 0.5
+
+    def session(n_trials):
+        study = open_study(open_storage(default_storage_url(tmp_path)), "s",
+                           ["accuracy", "mflops"], make_sampler("random", 0), {})
+        seed_trials(study, seeds)
+        objective = Objective(space, costs, evaluate, ["accuracy", "mflops"], {})
+        run_trials(study, objective, n_trials, progress=False)
+        return study
+
+    with pytest.raises(KeyboardInterrupt):
+        session(len(seeds) + 3)
+    study = session(len(seeds) + 3)  # the same command again
+    trials = study.get_trials()
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs.get("seed") for t in failed] == [victim]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == len(seeds) + 3 and len({t.number for t in done}) == len(done)
+    for label, arch in seeds.items():
+        mine = [t for t in done if t.user_attrs.get("seed") == label]
+        assert len(mine) == 1 and mine[0].user_attrs["arch"] == arch.key, label
+    assert evaluated.count(seeds[victim].key) == 1
+    assert seed_trials(study, seeds) == 0  # nothing left to queue once all are complete
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+
+
+def test_storage_error_hides_the_password_in_one_sentence():
+    url = "postgresql://alice:s3cr3t-pw@127.0.0.1:9/nas"
+    with pytest.raises(UserError) as e:
+        open_storage(url)
+    msg = str(e.value)
+    assert "s3cr3t-pw" not in msg
+    assert "cannot open the study storage 'postgresql://alice:***@127.0.0.1:9/nas' (" in msg
+    assert msg.endswith(".") and msg.count(". ") == 0 and "\n" not in msg
+    # a driver that quotes the password, in several sentences, is cut to one clause
+    from mlpnas.search._study import _short_reason
+
+    reason = _short_reason(RuntimeError("(psycopg.OperationalError) login as alice with "
+                                        "s3cr3t-pw failed. Is the server up?\nDETAIL: x"), url)
+    assert reason == "login as alice with *** failed"
+
+
+def test_budget_suffix_names_the_budgets():
+    assert budget_suffix({}) == ""
+    assert budget_suffix({"mflops": 14.0, "latency_ms": 2.5}) == \
+        "-max_mflops14-max_latency_ms2.5"
+
+
+def _cli(*args, cwd=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "mlpnas.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+@pytest.mark.parametrize("args,message", [
+    ((), "no search space given; add +space=NAME with NAME one of"),
+    (("+space=nope",), "unknown search space 'nope'; known spaces are"),
+])
+def test_search_without_a_known_space(tmp_path, args, message):
+    r = _cli("search", *args, f"out_dir={tmp_path / 'run'}")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("mlpnas search: error: ") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_default_run_folder_names_the_budgets():
+    from hydra import compose, initialize_config_dir
+
+    from mlpnas.cli import CONF_DIR, register_resolvers
+
+    register_resolvers()
+
+    def out_dir(*args):
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return str(compose("search", ["+space=tiny", *args]).out_dir)
+
+    assert out_dir() == "runs/search/tiny-small-synthetic-seed0"
+    assert out_dir("search.max_mflops=14", "search.max_params_m=0.5") == \
+        "runs/search/tiny-small-synthetic-seed0-max_mflops14-max_params_m0.5"
+    assert out_dir("search.max_mflops=14", "out_dir=elsewhere") == "elsewhere"
+
+
+def test_infeasible_latency_budget_is_refused_before_training(tmp_path):
+    quick = ["hardware.latency.warmup=0", "hardware.latency.repeats=1",
+             "hardware.latency.rounds=1"]
+    r = _search(tmp_path, "search.max_latency_ms=0.000001", *quick, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # the value named is the smallest latency the (cached) table predicts for the space
+    from mlpnas.cost._table import BlockTable
+
+    space = load_space("tiny")
+    [table] = [BlockTable.from_json(p.read_text())
+               for p in (tmp_path / "cache").glob("latency-tiny-*.json")]
+    smallest = CostModel(flops_table(space, 10, None), table).extreme(space, "latency_ms")[0]
+    assert (f"search.max_latency_ms=1e-06 is below the smallest architecture of space 'tiny' "
+            f"({smallest:.4g} ms); raise it to at least that." in r.stderr)
+    assert table.meta["threads"] == 1
+    assert not (tmp_path / "supernet").exists()
+    assert not (tmp_path / "search" / "config.yaml").exists()
+
+
+@pytest.mark.slow
+def test_budgeted_run_after_an_unbudgeted_one_gets_its_own_folder(tmp_path):
+    """The --help example after the default command: a new run folder and study, the same
+    supernet (reused, not retrained); a refused run writes no config.yaml."""
+    base = [a for a in SMALL if not a.startswith("hardware.threads")]
+    quick = ["search.n_trials=6", "search.compare_random=false",
+             "hardware.latency.repeats=6", "hardware.latency.warmup=1"]
+    first = _cli("search", "+space=tiny", *SMALL, *quick, "search.export_pareto=false",
+                 cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    plain_dir = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    checkpoint = tmp_path / "runs/supernets/tiny-small-synthetic-seed0/checkpoint.pt"
+    assert (plain_dir / "study.db").is_file() and checkpoint.is_file()
+    stamp = checkpoint.stat().st_mtime_ns
+    assert json.loads((plain_dir / "run.json").read_text())["latency_setting"]["threads"] == 1
+    pareto = pd.read_csv(plain_dir / "pareto.csv")
+    assert pareto["latency_ms_measured"].notna().all()
+    assert (plain_dir / "pareto_latency_measured.png").is_file()
+
+    limit = float(pareto["mflops"].max())
+    r = _cli("search", "+space=tiny", *base, *quick, f"search.max_mflops={limit:g}",
+             cwd=tmp_path)  # hardware.threads left at null: torch's default
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0-max_mflops{limit:g}"
+    assert f"run folder {out.relative_to(tmp_path)}" in r.stdout
+    assert "reusing it" in r.stdout and checkpoint.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in (tmp_path / "runs/supernets").iterdir()
+                  if not p.name.startswith(".")) == ["tiny-small-synthetic-seed0"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["budgets"] == {"mflops": pytest.approx(limit)}
+    default = subprocess.run([sys.executable, "-c", "import torch; "
+                              "print(torch.get_num_threads())"], capture_output=True, text=True)
+    threads = int(default.stdout)  # torch's default in a fresh process like the search's
+    assert run["latency_setting"]["threads"] == threads
+    name = f"tiny-small-synthetic-seed0-max_mflops{limit:g}-nsga2"
+    assert len(_complete(f"sqlite:///{out / 'study.db'}", name)) == 6
+    cards = list((out / "exported").glob("*/README.md"))
+    assert cards and all(f"fp32, {threads} threads" in c.read_text() for c in cards)
+
+    # refused (its objectives differ from the stored study's): nothing written
+    fresh = tmp_path / "refused"
+    r = _cli("search", "+space=tiny", *SMALL, *quick, "search.objectives=[accuracy,params_m]",
+             f"search.storage=sqlite:///{plain_dir / 'study.db'}", f"out_dir={fresh}",
+             cwd=tmp_path)
+    assert r.returncode == 2 and "was run with objectives" in r.stderr, r.stderr
+    assert not (fresh / "config.yaml").exists()
+
+
+def test_model_card_latency_line_names_the_threads_in_effect():
+    from types import SimpleNamespace
+
+    import torch
+
+    from mlpnas.cost import LatencySetting
+    from mlpnas.tasks.search_report import export_infos
+
+    space = load_space("tiny")
+    rows = pd.DataFrame([{"arch": space.smallest().key, "accuracy": 0.5, "mflops": 0.1,
+                          "latency_ms_measured": 0.2}])
+    data = SimpleNamespace(name="synthetic", holdout=[0] * 4)
+    infos = export_infos(rows, space, data, LatencySetting(threads=None), "supernet")
+    line = infos[space.smallest().key]["metrics"]["latency_setting"]
+    assert line.endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")

@@ -21,7 +21,7 @@ import platform
 import re
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -80,9 +80,23 @@ class LatencySetting:
         return device_name(self.device)
 
     def apply_threads(self) -> int:
+        """Fix torch's thread count to `threads` (if set) and return the count in effect."""
         if self.threads:
             torch.set_num_threads(int(self.threads))
         return torch.get_num_threads()
+
+    def record(self) -> dict:
+        """The setting as stored with results: the thread count actually applied (torch's
+        default when `threads` is None, rather than None) and the device's name."""
+        return {**asdict(self), "threads": self.apply_threads(),
+                "device_name": self.device_name()}
+
+    def describe(self) -> str:
+        """One line for a model card: device, batch, dtype and, on the CPU, the threads."""
+        text = f"{self.device_name()}, batch {self.batch_size}, {self.dtype}"
+        if not self.device.startswith("cuda"):
+            text += f", {self.apply_threads()} threads"
+        return text
 
     def cache_name(self, space: Space, num_classes: int) -> str:
         """Records device, torch version, batch size, dtype and threads."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from ..space import Arch, Space
 from ._table import BlockTable
 
@@ -37,3 +41,50 @@ class CostModel:
         metric, scale = COSTS[name]
         value, arch = self._table(name).extreme(space, metric, largest)
         return value * scale, arch
+
+    def _factor(self, name: str) -> float:
+        metric, scale = COSTS[name]
+        return self._table(name).scale.get(metric, 1.0) * scale
+
+    def frontier(self, space: Space, names: Sequence[str]) -> list[tuple[tuple[float, ...],
+                                                                             Arch]]:
+        """Every achievable combination of the costs `names` that no architecture of the
+        space beats in all of them at once, each with an architecture that attains it.
+
+        Costs add up per block, so this is exact: per stage, the non-dominated sums of each
+        allowed depth's blocks, then the non-dominated sums over the stages (a budget check
+        asks whether any of these points is within every budget)."""
+        names = list(names)
+        metrics = [COSTS[n][0] for n in names]
+        factors = np.array([self._factor(n) for n in names])
+        fixed = np.array([self._table(n).fixed[m] for n, m in zip(names, metrics)]) * factors
+        total = [(fixed, ())]
+        for i, st in enumerate(space.stages):
+            choices = [(np.array([self._table(n).blocks[f"{i}:{b.token}"][m]
+                                  for n, m in zip(names, metrics)]) * factors, b)
+                       for b in st.block_choices]
+            sums, stage = [(np.zeros(len(names)), ())], []
+            for depth in range(1, max(st.depths) + 1):
+                sums = _non_dominated([(v + c, blocks + (b,)) for v, blocks in sums
+                                       for c, b in choices])
+                if depth in st.depths:
+                    stage += sums
+            stage = _non_dominated(stage)
+            total = _non_dominated([(v + w, stages + (blocks,)) for v, stages in total
+                                    for w, blocks in stage])
+        return [(tuple(float(x) for x in v), Arch(stages)) for v, stages in total]
+
+
+def _non_dominated(points: list) -> list:
+    """The (vector, payload) pairs whose vector no other one is <= in every component (one
+    of each set of equal vectors kept); vectors are compared after rounding off float noise."""
+    if not points:
+        return points
+    values = np.round(np.stack([v for v, _ in points]), 9)
+    order = np.lexsort(values.T[::-1])
+    kept: list[int] = []
+    for i in order:
+        if kept and np.any(np.all(values[kept] <= values[i], axis=1)):
+            continue
+        kept.append(int(i))
+    return [points[i] for i in kept]

@@ -8,13 +8,18 @@ from pathlib import Path
 from ._info import (
     ChoiceInfo,
     HypervolumeInfo,
+    MeasuredLatencyInfo,
     ParetoPlotInfo,
     choice_info,
+    has_measured_latency,
     hypervolume_info,
     load_results,
+    measured_latency_info,
     pareto_info,
     summary_numbers,
 )
+
+MEASURED_LATENCY_PLOT = "pareto_latency_measured.png"
 
 LABELS = {"mflops": "MFLOPs (fvcore multiply-adds)", "latency_ms": "latency (ms)",
           "params_m": "parameters (M)", "accuracy": "top-1 accuracy (inherited weights)"}
@@ -83,6 +88,33 @@ def draw_pareto(info: ParetoPlotInfo, path: Path, title: str = "") -> Path:
     return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
 
 
+def draw_measured_latency(info: MeasuredLatencyInfo, path: Path, title: str = "") -> Path:
+    """Accuracy of the Pareto architectures against their measured end-to-end latency, with
+    the table's prediction of each (hollow, joined to the measurement) when there is one."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    shown = False
+    for p, pred in zip(info.points, info.predicted):
+        if pred is not None:
+            ax.plot([pred, p.x], [p.y, p.y], color="0.6", lw=0.8, zorder=1)
+            ax.scatter([pred], [p.y], s=26, facecolor="none", edgecolor="0.4", zorder=2,
+                       label=None if shown else "predicted by the latency table")
+            shown = True
+    ax.scatter([p.x for p in info.points], [p.y for p in info.points], s=26,
+               color="tab:blue", zorder=3, label=f"{info.sampler} Pareto architectures")
+    if info.front:
+        xs, ys = _step(info.front)
+        ax.plot(xs, ys, "-", color="tab:blue", lw=1.4, label="front in measured latency")
+    for p in info.points:
+        if p.label:
+            ax.annotate(p.label, (p.x, p.y), textcoords="offset points", xytext=(6, -10),
+                        fontsize=8, color="darkgreen")
+    xlabel = "latency (ms, measured end to end)"
+    ax.set_xlabel(f"{xlabel}: {info.setting}" if info.setting else xlabel, fontsize=9)
+    ax.set_ylabel(LABELS["accuracy"])
+    return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
+
+
 def draw_hypervolume(info: HypervolumeInfo, path: Path, title: str = "") -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -126,6 +158,9 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
         if cost in results.trials and results.trials[cost].notna().any():
             written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png",
                                        title))
+    if has_measured_latency(results):
+        written.append(draw_measured_latency(measured_latency_info(results),
+                                             out / MEASURED_LATENCY_PLOT, title))
     written.append(draw_hypervolume(hypervolume_info(results), out / "hypervolume.png", title))
     written.append(draw_choices(choice_info(results), out / "pareto_choices.png", title))
     numbers = out / "plot_numbers.json"

@@ -18,6 +18,8 @@ from ..search._results import hypervolume_history, pareto_mask
 
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
+PARETO_FILE = "pareto.csv"
+MEASURED = "latency_ms_measured"
 
 FAMILY_NAMES = {"c": "cycle", "s": "shift", "h": "hire", "p": "permute"}
 
@@ -25,6 +27,7 @@ FAMILY_NAMES = {"c": "cycle", "s": "shift", "h": "hire", "p": "permute"}
 class RunResults(NamedTuple):
     trials: pd.DataFrame
     run: dict
+    pareto: pd.DataFrame | None = None   # pareto.csv (with measured latencies), if written
 
     @property
     def objectives(self) -> list[str]:
@@ -43,7 +46,13 @@ def load_results(run_dir: str | Path) -> RunResults:
     trials = pd.read_csv(d / TRIALS_FILE, keep_default_na=False,
                          na_values={c: [""] for c in ("accuracy", "mflops", "params_m",
                                                       "latency_ms", "violation")})
-    return RunResults(trials, json.loads((d / RUN_FILE).read_text()))
+    pareto = None
+    if (d / PARETO_FILE).is_file() and (d / PARETO_FILE).stat().st_size > 0:
+        try:
+            pareto = pd.read_csv(d / PARETO_FILE)
+        except pd.errors.EmptyDataError:
+            pareto = None
+    return RunResults(trials, json.loads((d / RUN_FILE).read_text()), pareto)
 
 
 class Point(NamedTuple):
@@ -99,6 +108,43 @@ def pareto_info(results: RunResults, x: str = "mflops") -> ParetoPlotInfo:
                           _points(seeds, x), budget, results.sampler)
 
 
+class MeasuredLatencyInfo(NamedTuple):
+    """The Pareto architectures (of the search's own costs) against their end-to-end latency
+    as measured at the end of the search, beside the latency the table predicted."""
+    points: list[Point]                # (measured ms, accuracy), by measured latency
+    front: list[Point]                 # those no other one beats in both, by latency
+    predicted: list[float | None]      # the table's latency of each point, if it has one
+    setting: str                       # how latency was measured (device, batch, threads)
+    sampler: str
+
+
+def has_measured_latency(results: RunResults) -> bool:
+    p = results.pareto
+    return p is not None and MEASURED in p.columns and p[MEASURED].notna().any()
+
+
+def measured_latency_info(results: RunResults) -> MeasuredLatencyInfo:
+    if not has_measured_latency(results):
+        raise UserError("this run has no measured latencies (pareto.csv has no "
+                        f"{MEASURED} values); run the search with "
+                        "search.measure_pareto_latency=true.")
+    p = results.pareto[results.pareto[MEASURED].notna()].sort_values(MEASURED)
+    mask = pareto_mask(p[["accuracy", MEASURED]].to_numpy(float),
+                       [DIRECTIONS["accuracy"], DIRECTIONS["latency_ms"]])
+    seed = p["seed"].fillna("").astype(str) if "seed" in p else pd.Series("", index=p.index)
+    points = [Point(float(r[MEASURED]), float(r["accuracy"]), r["arch"], seed[i])
+              for i, r in p.iterrows()]
+    front = [pt for pt, keep in zip(points, mask) if keep]
+    predicted = ([None if pd.isna(v) else float(v) for v in p["latency_ms"]]
+                 if "latency_ms" in p else [None] * len(points))
+    lat = results.run.get("latency_setting") or {}
+    parts = [lat.get("device_name") or lat.get("device"),
+             lat.get("batch_size") and f"batch {lat['batch_size']}", lat.get("dtype"),
+             lat.get("threads") and f"{lat['threads']} threads"]
+    setting = ", ".join(str(x) for x in parts if x)
+    return MeasuredLatencyInfo(points, front, predicted, setting, results.sampler)
+
+
 class HypervolumeInfo(NamedTuple):
     sampler: str
     trials: list[int]              # 1..n
@@ -152,6 +198,8 @@ def summary_numbers(results: RunResults) -> dict:
     costs = [c for c in ("mflops", "latency_ms") if c in results.trials
              and results.trials[c].notna().any()]
     out = {"pareto": {c: pareto_info(results, c)._asdict() for c in costs},
+           "measured_latency": (measured_latency_info(results)._asdict()
+                                if has_measured_latency(results) else None),
            "hypervolume": hypervolume_info(results)._asdict(),
            "choices": choice_info(results)._asdict()}
     return json.loads(json.dumps(out, default=_plain))

@@ -64,13 +64,28 @@ def active_budgets(search_cfg: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, name in BUDGETS.items():
         value = search_cfg.get(key)
-        if value is not None:
+        if value is None:
+            continue
+        try:
             out[name] = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"search.{key}={value} is not a number; give a number of "
+                            f"{UNITS[name]} or null for no budget.") from None
     return out
 
 
+def budget_suffix(budgets: Mapping[str, float]) -> str:
+    """The budgets in a run folder or study name, e.g. '-max_mflops14-max_latency_ms2.5'
+    ('' without budgets), so that a budgeted search never resumes an unbudgeted one."""
+    keys = {v: k for k, v in BUDGETS.items()}
+    return "".join(f"-{keys[name]}{limit:g}" for name, limit in budgets.items())
+
+
 def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) -> None:
-    """Refuse a budget below the cheapest architecture of the space, naming that value."""
+    """Refuse budgets that no architecture of the space meets: one below the cheapest
+    architecture for its cost, naming that value; and several that each some architecture
+    meets but none meets all together (checked exactly over the space, see
+    `CostModel.frontier`), naming the best value of one cost within the others."""
     keys = {v: k for k, v in BUDGETS.items()}
     for name, limit in budgets.items():
         smallest, _ = costs.extreme(space, name)
@@ -78,6 +93,26 @@ def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) 
             raise UserError(
                 f"search.{keys[name]}={limit:g} is below the smallest architecture of space "
                 f"'{space.name}' ({smallest:.4g} {UNITS[name]}); raise it to at least that.")
+    if len(budgets) < 2:
+        return
+    names = list(budgets)
+    front = costs.frontier(space, names)
+    if any(all(v <= budgets[n] for v, n in zip(values, names)) for values, _ in front):
+        return
+    given = " and ".join(f"search.{keys[n]}={budgets[n]:g}" for n in names)
+    for j, name in enumerate(names):  # the best value of one cost within the other budgets
+        within = [values[j] for values, _ in front
+                  if all(v <= budgets[n] for k, (v, n) in enumerate(zip(values, names))
+                         if k != j)]
+        if within:
+            others = " and ".join(f"{keys[n]}={budgets[n]:g}" for n in names if n != name)
+            raise UserError(
+                f"{given} cannot be met together by any architecture of space "
+                f"'{space.name}': the smallest within {others} has {min(within):.4g} "
+                f"{UNITS[name]}; raise search.{keys[name]} to at least that or loosen "
+                f"the others.")
+    raise UserError(f"{given} cannot be met together by any architecture of space "
+                    f"'{space.name}'; loosen some of them.")
 
 
 class Objective:

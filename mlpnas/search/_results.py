@@ -9,6 +9,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from ..errors import UserError
 from ._objective import DIRECTIONS
 
 COLUMNS = ["number", "sampler", "arch", "accuracy", "mflops", "params_m", "latency_ms",
@@ -81,6 +82,18 @@ def normalised_losses(frame: pd.DataFrame, objectives: Sequence[str],
     return np.stack(cols, axis=1)
 
 
+def _compute_hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
+    """Optuna's hypervolume routine (WFG), which it keeps in a private module; the one place
+    that imports it, so that an Optuna without it fails with one clear sentence."""
+    try:
+        from optuna._hypervolume import compute_hypervolume
+    except ImportError:
+        raise UserError(f"Optuna {optuna.__version__} has no optuna._hypervolume."
+                        f"compute_hypervolume; install a supported version with "
+                        f"pip install 'optuna>=5.0,<6'.") from None
+    return float(compute_hypervolume(loss, ref))
+
+
 def _ref_point(objectives: Sequence[str]) -> np.ndarray:
     return np.array([0.0 if o == "accuracy" else 1.0 for o in objectives])
 
@@ -90,8 +103,6 @@ def hypervolume(frame: pd.DataFrame, objectives: Sequence[str],
     """Hypervolume of the feasible trials against `reference` (see `hv_reference`): the
     volume between the front and the point (lowest accuracy, largest costs), costs measured
     in units of their reference value."""
-    from optuna._hypervolume import compute_hypervolume
-
     feasible = frame[frame["feasible"].astype(bool)]
     if feasible.empty:
         return 0.0
@@ -100,7 +111,7 @@ def hypervolume(frame: pd.DataFrame, objectives: Sequence[str],
     loss = loss[np.all(loss < ref, axis=1)]
     if len(loss) == 0:
         return 0.0
-    return float(compute_hypervolume(loss, ref))
+    return _compute_hypervolume(loss, ref)
 
 
 def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[str],

@@ -3,6 +3,7 @@ with a progress bar (shared by several workers through the storage)."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +35,36 @@ def default_storage_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
+def masked_url(url: str) -> str:
+    """A storage URL fit to print: its password, if any, replaced by ***."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: mask `user:password@` by hand
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _short_reason(error: BaseException, url: str) -> str:
+    """A driver error as a short clause: the first line of its root cause, without the
+    SQLAlchemy prefix, the password, or a trailing sentence."""
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip().splitlines()[0].strip() if str(cause).strip() else ""
+    text = re.sub(r"^\([\w.]+\)\s*", "", text)  # "(psycopg.OperationalError) ..."
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(url).password
+    except Exception:
+        password = None
+    if password:  # where it stands as a word of its own ("p" is not hidden in "plugin")
+        text = re.sub(rf"(?<!\w){re.escape(str(password))}(?!\w)", "***", text)
+    text = re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(". ;")  # the first sentence
+    if len(text) > 120:
+        text = text[:117].rstrip() + "..."
+    return text or type(cause).__name__
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats: a trial whose worker died is failed after a grace
     period and queued again, so no architecture is lost when a run is killed."""
@@ -47,10 +78,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60,
                                               heartbeat_stale_trial_callback=retry, **kwargs)
         except Exception as e:  # sqlalchemy / driver errors vary by backend
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"cannot open the study storage '{url}' ({reason[:160]}); check the "
-                            f"URL, that the server is reachable and its driver installed, or "
-                            f"leave search.storage unset for a file in the run folder.") from None
+            raise UserError(f"cannot open the study storage '{masked_url(url)}' "
+                            f"({_short_reason(e, url)}); check the URL, that the server is "
+                            f"reachable and its driver installed, or leave search.storage "
+                            f"unset for a file in the run folder.") from None
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
@@ -73,15 +104,29 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
             study.set_user_attr(attr, value)
         elif stored != value:
             raise UserError(f"study '{name}' in this storage was run with {attr} {stored}, "
-                            f"this run asks for {value}; use the same {option} or another "
-                            f"out_dir.")
+                            f"this run asks for {value}; use the same {option}, or another "
+                            f"out_dir (and search.storage, if set).")
     return study
 
 
-def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> None:
-    """Enqueue hand-designed architectures (e.g. all-cycle, all-shift) once per study."""
+def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> int:
+    """Enqueue hand-designed architectures (e.g. all-cycle, all-shift) once per study.
+
+    A seed is enqueued unless a trial of its architecture is already complete, running or
+    waiting; so one whose trials all failed (the run was interrupted while evaluating it:
+    Optuna marks that trial FAIL) is queued again and evaluated when the study resumes.
+    Returns the number enqueued."""
+    trials = study.get_trials(deepcopy=False)
+    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    added = 0
     for label, arch in seeds.items():
-        study.enqueue_trial(arch_params(arch), user_attrs={"seed": label}, skip_if_exists=True)
+        params = arch_params(arch)
+        if any(t.state in alive and (t.system_attrs.get("fixed_params") or t.params) == params
+               for t in trials):
+            continue
+        study.enqueue_trial(params, user_attrs={"seed": label})
+        added += 1
+    return added
 
 
 def completed(study: optuna.Study) -> int:

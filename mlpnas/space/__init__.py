@@ -1,7 +1,8 @@
 """Search spaces as plain data: parsing, validation, architectures and their keys.
 
-This package imports no torch (a test checks it), so spaces can be read, sampled and
-validated anywhere.
+The modules of this package import no torch (a test checks their imports): spaces are read,
+sampled and validated by plain Python. (`import mlpnas` itself loads torch, to register the
+models with timm.)
 """
 
 from ._load import SPACES_DIR, known_spaces, load_space, parse_space, resolve_space_path

@@ -13,7 +13,8 @@ and resumed run writes the same file as an uninterrupted one; wall times go to `
 
 Distributed: under `torchrun` (RANK / WORLD_SIZE set) every process takes an equal slice of
 each global batch; gradients are averaged by DistributedDataParallel, so N processes with
-batch B/N train the same model as one process with batch B.
+batch B/N train the same model as one process with batch B, as long as no BatchNorm
+statistics (per process, no SyncBN) or within-batch mixup pairing enter the step.
 """
 
 from __future__ import annotations

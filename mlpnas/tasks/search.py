@@ -36,6 +36,7 @@ def run(cfg: DictConfig):
     from ..search import (
         Objective,
         active_budgets,
+        budget_suffix,
         check_budgets,
         check_objectives,
         default_storage_url,
@@ -79,10 +80,9 @@ def run(cfg: DictConfig):
     storage_url = sc.get("storage") or default_storage_url(out)
     out.mkdir(parents=True, exist_ok=True)
     storage = open_storage(storage_url)
-    save_config(cfg, out)
 
     # -- the studies (opened before training, so that a mismatch is refused early) ------
-    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}"
+    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
     worker_seed = seed + 1000 * int(sc.get("worker", 0))
     main = open_study(storage, f"{base}-{sampler_name}", objectives,
                       make_sampler(sampler_name, worker_seed, int(sc["population_size"])),
@@ -94,6 +94,7 @@ def run(cfg: DictConfig):
     seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
     for study in studies.values():
         seed_trials(study, seeds)
+    save_config(cfg, out)  # only once every check passed: a refused run writes nothing
 
     # -- the supernet -------------------------------------------------------------------
     from ..supernet import SubnetEvaluator, train_supernet

@@ -27,8 +27,7 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir) -> 
                                        "latency_ms_measured") if k in row and pd.notna(row[k])}
         metrics["accuracy_on"] = accuracy_source(data)
         if lat_setting is not None:
-            metrics["latency_setting"] = (f"{lat_setting.device_name()}, batch "
-                                          f"{lat_setting.batch_size}, {lat_setting.dtype}")
+            metrics["latency_setting"] = lat_setting.describe()
         infos[row["arch"]] = {"space": space.name, "scale": space.scale, "data": data.name,
                               "metrics": metrics, "weights_from": f"supernet {supernet_dir}"}
     return infos
@@ -79,7 +78,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
         "seed": int(cfg.seed), "supernet_dir": str(cfg.supernet_dir),
         "seeds": {k: a.key for k, a in space.uniform_archs().items()},
         "accuracy_on": accuracy_source(data),
-        "latency_setting": None if lat_setting is None else lat_setting.__dict__,
+        "latency_setting": None if lat_setting is None else lat_setting.record(),
         "sessions": sessions,
     }
     write_json_atomic(out / "run.json", run)
@@ -105,7 +104,6 @@ def summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv, 
                  timing, out, n_exported, reference) -> str:
     main = trials[trials["sampler"] == sampler]
     feasible = main[main["feasible"]].drop_duplicates("arch")
-    cost = next(o for o in objectives if o != "accuracy")
     lines = [f"== mlpnas search: {space.name} ({space.scale}) on {data.name} ==",
              f"{len(main)} {sampler} trials, {len(feasible)} feasible distinct architectures"
              + (f" under {', '.join(f'{k} <= {v:g}' for k, v in budgets.items())}"
@@ -137,6 +135,6 @@ def summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv, 
         f"({timing['evaluations']} evaluations, {timing['cache_hits']} cached), cost model "
         f"{timing['cost_model_s']:.2f} s, Optuna and the rest {other:.0f} s; total "
         f"{timing['total_s']:.0f} s")
-    lines.append(f"results: {out}/trials.csv, pareto.csv, pareto_{cost}.png, hypervolume.png, "
-                 f"run.json")
+    pngs = ", ".join(sorted(p.name for p in Path(out).glob("*.png")))
+    lines.append(f"results: {out}/trials.csv, pareto.csv, run.json, {pngs}, exported/")
     return "\n".join(lines)
