@@ -50,6 +50,23 @@ def test_extracted_subnet_equals_supernet(name):
             torch.testing.assert_close(static.eval()(x), net(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cycle_vs_shift", "all_mixers"])
+def test_extracted_subnet_equals_supernet_at_imagenet_scale(name):
+    torch.manual_seed(0)
+    space = load_space(name, scale="imagenet")
+    assert space.input_size == (3, 224, 224)
+    net = build_supernet(space, 10)
+    _randomize_norm_stats(net)
+    net.eval()
+    x = torch.randn(1, *space.input_size)
+    for arch in (space.sample(0), space.smallest()):
+        net.set_active(arch)
+        with torch.no_grad():
+            torch.testing.assert_close(net.extract(arch).eval()(x), net(x), atol=1e-5,
+                                       rtol=1e-5)
+
+
 def test_extract_leaves_the_supernet_alone_and_copies_weights():
     space = load_space("tiny")
     net = build_supernet(space, 10)
