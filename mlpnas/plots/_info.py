@@ -131,7 +131,10 @@ def measured_latency_info(results: RunResults) -> MeasuredLatencyInfo:
     p = results.pareto[results.pareto[MEASURED].notna()].sort_values(MEASURED)
     mask = pareto_mask(p[["accuracy", MEASURED]].to_numpy(float),
                        [DIRECTIONS["accuracy"], DIRECTIONS["latency_ms"]])
-    seed = p["seed"].fillna("").astype(str) if "seed" in p else pd.Series("", index=p.index)
+    if "seed" in p:  # an all-empty seed column reads back as float NaN
+        seed = p["seed"].astype(object).fillna("").astype(str)
+    else:
+        seed = pd.Series("", index=p.index)
     points = [Point(float(r[MEASURED]), float(r["accuracy"]), r["arch"], seed[i])
               for i, r in p.iterrows()]
     front = [pt for pt, keep in zip(points, mask) if keep]
