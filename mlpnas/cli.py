@@ -6,6 +6,7 @@ and leaves everything written so far in place (the same command resumes).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from pathlib import Path
@@ -47,6 +48,14 @@ def _fail(verb: str, message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _drop_if_empty(folder) -> None:
+    """Hydra creates the run folder before the task runs; a refused run leaves no empty one
+    behind (a folder holding anything is kept untouched)."""
+    if folder:
+        with contextlib.suppress(OSError):  # not empty, or not there
+            Path(str(folder)).rmdir()
+
+
 def _run_task(verb: str):
     from .errors import UserError
 
@@ -56,6 +65,7 @@ def _run_task(verb: str):
         try:
             return module.run(cfg)
         except UserError as e:
+            _drop_if_empty(cfg.get("out_dir"))
             _fail(verb, str(e))
         except KeyboardInterrupt:
             _fail(verb, "interrupted; what was written so far is kept, and running the same "

@@ -45,6 +45,7 @@ def test_train_user_errors(tmp_path, args, message):
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # a refused run leaves no empty folder behind
 
 
 def test_train_refuses_a_supernet_of_another_space_without_touching_it(tmp_path):
