@@ -125,7 +125,7 @@ def register_resolvers() -> None:
     folder name, so that a budgeted search does not resume an unbudgeted one."""
     from omegaconf import OmegaConf
 
-    def budget_suffix(search) -> str:
+    def suffix(search) -> str:
         from .search import active_budgets, budget_suffix
 
         try:
@@ -134,7 +134,7 @@ def register_resolvers() -> None:
             return ""
 
     if not OmegaConf.has_resolver("budget_suffix"):
-        OmegaConf.register_new_resolver("budget_suffix", budget_suffix)
+        OmegaConf.register_new_resolver("budget_suffix", suffix)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,16 @@ from ._table import BlockTable, block_spec, each_block, skeleton, space_digest
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def describe_setting(record: dict) -> str:
+    """A stored latency setting (`LatencySetting.record()`, e.g. from a run's run.json) as
+    one line: device, batch, dtype and, on the CPU, the threads; missing fields are left out."""
+    cuda = str(record.get("device", "")).startswith("cuda")
+    parts = [record.get("device_name") or record.get("device"),
+             record.get("batch_size") and f"batch {record['batch_size']}", record.get("dtype"),
+             not cuda and record.get("threads") and f"{record['threads']} threads"]
+    return ", ".join(str(x) for x in parts if x)
+
+
 def device_name(device: str = "cpu") -> str:
     """The GPU's name, or the CPU's model name."""
     if str(device).startswith("cuda") and torch.cuda.is_available():
@@ -93,10 +103,7 @@ class LatencySetting:
 
     def describe(self) -> str:
         """One line for a model card: device, batch, dtype and, on the CPU, the threads."""
-        text = f"{self.device_name()}, batch {self.batch_size}, {self.dtype}"
-        if not self.device.startswith("cuda"):
-            text += f", {self.apply_threads()} threads"
-        return text
+        return describe_setting(self.record())
 
     def cache_name(self, space: Space, num_classes: int) -> str:
         """Records device, torch version, batch size, dtype and threads."""

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..cost import describe_setting
 from ..errors import UserError
 from ..search._objective import DIRECTIONS
 from ..search._results import hypervolume_history, pareto_mask
@@ -46,12 +47,10 @@ def load_results(run_dir: str | Path) -> RunResults:
     trials = pd.read_csv(d / TRIALS_FILE, keep_default_na=False,
                          na_values={c: [""] for c in ("accuracy", "mflops", "params_m",
                                                       "latency_ms", "violation")})
-    pareto = None
-    if (d / PARETO_FILE).is_file() and (d / PARETO_FILE).stat().st_size > 0:
-        try:
-            pareto = pd.read_csv(d / PARETO_FILE)
-        except pd.errors.EmptyDataError:
-            pareto = None
+    try:
+        pareto = pd.read_csv(d / PARETO_FILE)
+    except (FileNotFoundError, pd.errors.EmptyDataError):  # not written, or written empty
+        pareto = None
     return RunResults(trials, json.loads((d / RUN_FILE).read_text()), pareto)
 
 
@@ -140,11 +139,7 @@ def measured_latency_info(results: RunResults) -> MeasuredLatencyInfo:
     front = [pt for pt, keep in zip(points, mask) if keep]
     predicted = ([None if pd.isna(v) else float(v) for v in p["latency_ms"]]
                  if "latency_ms" in p else [None] * len(points))
-    lat = results.run.get("latency_setting") or {}
-    parts = [lat.get("device_name") or lat.get("device"),
-             lat.get("batch_size") and f"batch {lat['batch_size']}", lat.get("dtype"),
-             lat.get("threads") and f"{lat['threads']} threads"]
-    setting = ", ".join(str(x) for x in parts if x)
+    setting = describe_setting(results.run.get("latency_setting") or {})
     return MeasuredLatencyInfo(points, front, predicted, setting, results.sampler)
 
 

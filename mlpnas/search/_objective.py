@@ -16,6 +16,7 @@ from ..space import Arch, BlockChoice, Space
 DIRECTIONS = {"accuracy": "maximize", "mflops": "minimize", "params_m": "minimize",
               "latency_ms": "minimize"}
 BUDGETS = {"max_mflops": "mflops", "max_latency_ms": "latency_ms", "max_params_m": "params_m"}
+BUDGET_OPTION = {name: key for key, name in BUDGETS.items()}  # cost name -> search.<key>
 UNITS = {"mflops": "MFLOPs", "params_m": "M parameters", "latency_ms": "ms"}
 
 
@@ -77,8 +78,7 @@ def active_budgets(search_cfg: Mapping[str, Any]) -> dict[str, float]:
 def budget_suffix(budgets: Mapping[str, float]) -> str:
     """The budgets in a run folder or study name, e.g. '-max_mflops14-max_latency_ms2.5'
     ('' without budgets), so that a budgeted search never resumes an unbudgeted one."""
-    keys = {v: k for k, v in BUDGETS.items()}
-    return "".join(f"-{keys[name]}{limit:g}" for name, limit in budgets.items())
+    return "".join(f"-{BUDGET_OPTION[name]}{limit:g}" for name, limit in budgets.items())
 
 
 def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) -> None:
@@ -86,30 +86,30 @@ def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) 
     architecture for its cost, naming that value; and several that each some architecture
     meets but none meets all together (checked exactly over the space, see
     `CostModel.frontier`), naming the best value of one cost within the others."""
-    keys = {v: k for k, v in BUDGETS.items()}
     for name, limit in budgets.items():
         smallest, _ = costs.extreme(space, name)
         if limit < smallest:
             raise UserError(
-                f"search.{keys[name]}={limit:g} is below the smallest architecture of space "
-                f"'{space.name}' ({smallest:.4g} {UNITS[name]}); raise it to at least that.")
+                f"search.{BUDGET_OPTION[name]}={limit:g} is below the smallest architecture of "
+                f"space '{space.name}' ({smallest:.4g} {UNITS[name]}); raise it to at least "
+                f"that.")
     if len(budgets) < 2:
         return
     names = list(budgets)
     front = costs.frontier(space, names)
     if any(all(v <= budgets[n] for v, n in zip(values, names)) for values, _ in front):
         return
-    given = " and ".join(f"search.{keys[n]}={budgets[n]:g}" for n in names)
+    given = " and ".join(f"search.{BUDGET_OPTION[n]}={budgets[n]:g}" for n in names)
     for j, name in enumerate(names):  # the best value of one cost within the other budgets
         within = [values[j] for values, _ in front
                   if all(v <= budgets[n] for k, (v, n) in enumerate(zip(values, names))
                          if k != j)]
         if within:
-            others = " and ".join(f"{keys[n]}={budgets[n]:g}" for n in names if n != name)
+            others = " and ".join(f"{BUDGET_OPTION[n]}={budgets[n]:g}" for n in names if n != name)
             raise UserError(
                 f"{given} cannot be met together by any architecture of space "
                 f"'{space.name}': the smallest within {others} has {min(within):.4g} "
-                f"{UNITS[name]}; raise search.{keys[name]} to at least that or loosen "
+                f"{UNITS[name]}; raise search.{BUDGET_OPTION[name]} to at least that or loosen "
                 f"the others.")
     raise UserError(f"{given} cannot be met together by any architecture of space "
                     f"'{space.name}'; loosen some of them.")

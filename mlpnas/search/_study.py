@@ -35,14 +35,22 @@ def default_storage_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
-def masked_url(url: str) -> str:
-    """A storage URL fit to print: its password, if any, replaced by ***."""
+def _parsed_url(url: str):
+    """SQLAlchemy's reading of a storage URL, or None where it cannot read it."""
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: mask `user:password@` by hand
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return make_url(url)
+    except Exception:
+        return None
+
+
+def masked_url(url: str) -> str:
+    """A storage URL fit to print: its password, if any, replaced by ***."""
+    parsed = _parsed_url(url)
+    if parsed is not None:
+        return parsed.render_as_string(hide_password=True)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # mask `user:password@` by hand
 
 
 def _short_reason(error: BaseException, url: str) -> str:
@@ -51,12 +59,8 @@ def _short_reason(error: BaseException, url: str) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()[0].strip() if str(cause).strip() else ""
     text = re.sub(r"^\([\w.]+\)\s*", "", text)  # "(psycopg.OperationalError) ..."
-    try:
-        from sqlalchemy.engine import make_url
-
-        password = make_url(url).password
-    except Exception:
-        password = None
+    parsed = _parsed_url(url)
+    password = parsed.password if parsed is not None else None
     if password:  # where it stands as a word of its own ("p" is not hidden in "plugin")
         text = re.sub(rf"(?<!\w){re.escape(str(password))}(?!\w)", "***", text)
     text = re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(". ;")  # the first sentence
