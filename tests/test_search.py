@@ -345,6 +345,40 @@ def test_a_seed_interrupted_by_ctrl_c_is_evaluated_on_resume(tmp_path):
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
 
 
+_CLAIM_WORKER = """
+import sys, time, optuna
+from mlpnas.search._study import open_storage
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name="q", storage=open_storage(sys.argv[1]))
+def objective(trial):
+    x = trial.suggest_int("x", 0, 10**6)
+    print(x, flush=True)
+    time.sleep(0.01)
+    return x
+study.optimize(objective, n_trials=int(sys.argv[2]), catch=())
+"""
+
+
+def test_sqlite_workers_never_claim_the_same_enqueued_trial(tmp_path):
+    # SQLite ignores SELECT ... FOR UPDATE; without BEGIN IMMEDIATE two workers claimed one
+    # waiting trial, evaluated it twice, and the later one died "Cannot tell a COMPLETE trial"
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="q")
+    for x in range(60):
+        study.enqueue_trial({"x": x})
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIM_WORKER, url, "20"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    evaluated = []
+    for p in procs:
+        so, se = p.communicate(timeout=300)
+        assert p.returncode == 0, se
+        evaluated += [int(v) for v in so.split()]
+    assert sorted(evaluated) == list(range(60))  # each enqueued trial exactly once
+    states = [t.state for t in study.get_trials()]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 60
+
+
 def test_storage_error_hides_the_password_in_one_sentence():
     url = "postgresql://alice:s3cr3t-pw@127.0.0.1:9/nas"
     with pytest.raises(UserError) as e:

@@ -79,13 +79,37 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith("sqlite"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60,
-                                              heartbeat_stale_trial_callback=retry, **kwargs)
+            storage = optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60,
+                                                 heartbeat_stale_trial_callback=retry, **kwargs)
         except Exception as e:  # sqlalchemy / driver errors vary by backend
             raise UserError(f"cannot open the study storage '{masked_url(url)}' "
                             f"({_short_reason(e, url)}); check the URL, that the server is "
                             f"reachable and its driver installed, or leave search.storage "
                             f"unset for a file in the run folder.") from None
+    if storage.engine.name == "sqlite":
+        _serialise_sqlite(storage.engine)
+    return storage
+
+
+def _serialise_sqlite(engine) -> None:
+    """Make every SQLite transaction take the database's write lock when it begins.
+
+    SQLite ignores the SELECT ... FOR UPDATE with which Optuna claims a waiting (enqueued)
+    trial, and Python's sqlite3 opens a transaction only at the first write; so two workers
+    could both read a trial as WAITING, both claim it and both evaluate it, and the second to
+    finish failed with "Cannot tell a COMPLETE trial". With BEGIN IMMEDIATE the read and the
+    claim are one atomic step; the other worker waits (up to the connection timeout)."""
+    from sqlalchemy import event
+
+    def no_implicit_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below opens them
+
+    def begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", no_implicit_begin)
+    event.listen(engine, "begin", begin_immediate)
+    engine.dispose()  # pooled connections made before the listeners are replaced
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],

@@ -16,7 +16,8 @@ from ._common import device_of, out_path, plain, save_config, space_from_cfg
 
 @contextlib.contextmanager
 def file_lock(path: Path):
-    """An exclusive lock so that several search workers train a missing supernet once."""
+    """An exclusive lock between search workers on one machine (a missing supernet is
+    trained once; the seed architectures are enqueued once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -92,8 +93,9 @@ def run(cfg: DictConfig):
         studies["random"] = open_study(storage, f"{base}-random", objectives,
                                        make_sampler("random", worker_seed + 1), budgets)
     seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
-    for study in studies.values():
-        seed_trials(study, seeds)
+    with file_lock(out / ".seeds.lock"):  # workers starting together enqueue each seed once
+        for study in studies.values():
+            seed_trials(study, seeds)
     save_config(cfg, out)  # only once every check passed: a refused run writes nothing
 
     # -- the supernet -------------------------------------------------------------------
