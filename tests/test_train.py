@@ -120,6 +120,25 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
 
 
 
+def test_mixup_with_an_odd_batch_is_one_sentence(tmp_path):
+    out = tmp_path / "odd"
+    r = subprocess.run(_cli("+space=tiny", "train.batch_size=33", "train.mixup=0.2",
+                            "progress=false", f"out_dir={out}"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert ("mixup and cutmix pair the images of a batch, but train.batch_size=33 is odd; "
+            "use an even number of images per process, or train.mixup=0 train.cutmix=0."
+            ) in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()  # config.yaml taken back too
+    fixed = subprocess.run(_cli("+space=tiny", "train.batch_size=32", "train.mixup=0.2",
+                                "train.epochs=1", "data.train_size=64", "data.val_size=32",
+                                "data.holdout_size=32", "progress=false", f"out_dir={out}"),
+                           capture_output=True, text=True, timeout=300)
+    assert fixed.returncode == 0, fixed.stderr
+    text = (out / "config.yaml").read_text()
+    assert "batch_size: 32" in text and "batch_size: 33" not in text  # its own settings
+
+
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process_of_the_same_global_batch(tmp_path):
     space_file = SPACES / "nobn.yaml"

@@ -152,6 +152,13 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
     if bs % dist.world:
         raise UserError(f"train.batch_size={bs} is not divisible by the {dist.world} "
                         f"processes; use a multiple of {dist.world}.")
+    share = bs // dist.world
+    if (recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0) and share % 2:
+        where = (f"train.batch_size={bs} is odd" if dist.world == 1 else
+                 f"each of the {dist.world} processes gets {share} of train.batch_size={bs}")
+        raise UserError(f"mixup and cutmix pair the images of a batch, but {where}; use an "
+                        f"even number of images per process, or train.mixup=0 "
+                        f"train.cutmix=0.")
     n_train = len(data.train)
     spe = n_train // bs
     if spe < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,20 @@ def out_path(cfg: DictConfig, key: str = "out_dir") -> Path:
     return Path(str(cfg[key]))
 
 
-def save_config(cfg: DictConfig, out: Path, name: str = "config.yaml") -> None:
-    """Record the run's configuration in `out` unless a previous run already did (so that a
-    refused or resumed run never overwrites what was written)."""
+@contextlib.contextmanager
+def config_recorded(cfg: DictConfig, out: Path, name: str = "config.yaml"):
+    """Record the run's configuration in `out` for the duration of the body, unless a previous
+    run already did (a resumed run never overwrites what was written). If the body refuses
+    the run (UserError), the record this call wrote is removed again, so that the corrected
+    command records its own settings rather than the refused ones."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / name
-    if not path.exists():
+    wrote = not path.exists()
+    if wrote:
         path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        yield
+    except UserError:
+        if wrote:
+            path.unlink(missing_ok=True)
+        raise

@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..errors import UserError
-from ._common import device_of, plain, save_config
+from ._common import config_recorded, device_of, plain
 
 
 def run(cfg: DictConfig):
@@ -30,10 +30,10 @@ def run(cfg: DictConfig):
     out = Path(str(cfg.out_dir))
     print(f"mlpnas retrain: {record['arch']} ({cfg.init} init) on {data.describe()}; writing "
           f"to {out}", flush=True)
-    save_config(cfg, out)
-    result = retrain(path, data, plain(cfg.train), out, str(cfg.init), int(cfg.seed), device,
-                     amp, threads, plain(cfg.data), bool(cfg.progress),
-                     lambda m: print(m, flush=True))
+    with config_recorded(cfg, out):
+        result = retrain(path, data, plain(cfg.train), out, str(cfg.init), int(cfg.seed),
+                         device, amp, threads, plain(cfg.data), bool(cfg.progress),
+                         lambda m: print(m, flush=True))
     if result.metrics:
         last = result.metrics[-1]
         print(f"done: validation accuracy {last['val_acc']:.4f} after {result.steps} steps "

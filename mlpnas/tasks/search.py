@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from ._common import device_of, out_path, plain, save_config, space_from_cfg
+from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
 
 
 @contextlib.contextmanager
@@ -96,38 +96,39 @@ def run(cfg: DictConfig):
     with file_lock(out / ".seeds.lock"):  # workers starting together enqueue each seed once
         for study in studies.values():
             seed_trials(study, seeds)
-    save_config(cfg, out)  # only once every check passed: a refused run writes nothing
+    # the configuration is recorded only once every check passed (a refused run writes
+    # nothing); a refusal while training or searching takes the record back
+    with config_recorded(cfg, out):
+        # -- the supernet ---------------------------------------------------------------
+        from ..supernet import SubnetEvaluator, train_supernet
 
-    # -- the supernet -------------------------------------------------------------------
-    from ..supernet import SubnetEvaluator, train_supernet
-
-    t = time.perf_counter()
-    with file_lock(supernet_dir.parent / f".{supernet_dir.name}.lock"):
-        trained = train_supernet(space, data, plain(cfg.train), supernet_dir, seed=seed,
-                                 device=device, amp=amp, threads=threads,
-                                 data_cfg=plain(cfg.data), progress=bool(cfg.progress),
-                                 log=_say, dir_option="supernet_dir")
-    t_train = time.perf_counter() - t
-    net = trained.supernet.eval()
-    dev = next(net.parameters()).device
-    evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
-                               int(sc["recal_batches"]), sc.get("eval_limit"),
-                               int(cfg.train.get("num_workers", 0)), amp)
-
-    cache = known_accuracies(*studies.values())
-    objective = Objective(space, costs, evaluate, objectives, budgets, cache)
-    cost_name = next(o for o in objectives if o != "accuracy")
-
-    def label(key: str) -> str:
-        return f"@ {costs.cost(space.arch_from_key(key), cost_name):.4g} {cost_name}"
-
-    n_trials = int(sc["n_trials"])
-    study_seconds = {}
-    for name, study in studies.items():
         t = time.perf_counter()
-        ran = run_trials(study, objective, n_trials, bool(cfg.progress), f"{name} trials",
-                         label)
-        study_seconds[name] = (time.perf_counter() - t, ran)
+        with file_lock(supernet_dir.parent / f".{supernet_dir.name}.lock"):
+            trained = train_supernet(space, data, plain(cfg.train), supernet_dir, seed=seed,
+                                     device=device, amp=amp, threads=threads,
+                                     data_cfg=plain(cfg.data), progress=bool(cfg.progress),
+                                     log=_say, dir_option="supernet_dir")
+        t_train = time.perf_counter() - t
+        net = trained.supernet.eval()
+        dev = next(net.parameters()).device
+        evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
+                                   int(sc["recal_batches"]), sc.get("eval_limit"),
+                                   int(cfg.train.get("num_workers", 0)), amp)
+
+        cache = known_accuracies(*studies.values())
+        objective = Objective(space, costs, evaluate, objectives, budgets, cache)
+        cost_name = next(o for o in objectives if o != "accuracy")
+
+        def label(key: str) -> str:
+            return f"@ {costs.cost(space.arch_from_key(key), cost_name):.4g} {cost_name}"
+
+        n_trials = int(sc["n_trials"])
+        study_seconds = {}
+        for name, study in studies.items():
+            t = time.perf_counter()
+            ran = run_trials(study, objective, n_trials, bool(cfg.progress), f"{name} trials",
+                             label)
+            study_seconds[name] = (time.perf_counter() - t, ran)
 
     # -- results ------------------------------------------------------------------------
     from .search_report import write_report

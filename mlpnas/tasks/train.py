@@ -6,7 +6,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from ._common import device_of, out_path, plain, save_config, space_from_cfg
+from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
 
 log = logging.getLogger("mlpnas.train")
 
@@ -21,10 +21,11 @@ def run(cfg: DictConfig):
     out = out_path(cfg)
     print(f"mlpnas train: space '{space.name}' (scale {space.scale}, {space.size():.3g} "
           f"architectures), {data.describe()}; writing to {out}", flush=True)
-    save_config(cfg, out)
-    result = train_supernet(space, data, plain(cfg.train), out, seed=int(cfg.seed),
-                            device=device, amp=amp, threads=threads, data_cfg=plain(cfg.data),
-                            progress=bool(cfg.progress), log=lambda m: print(m, flush=True))
+    with config_recorded(cfg, out):
+        result = train_supernet(space, data, plain(cfg.train), out, seed=int(cfg.seed),
+                                device=device, amp=amp, threads=threads,
+                                data_cfg=plain(cfg.data), progress=bool(cfg.progress),
+                                log=lambda m: print(m, flush=True))
     if result.metrics:
         last = result.metrics[-1]
         chance = 1.0 / data.num_classes
