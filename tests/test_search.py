@@ -217,6 +217,15 @@ def test_two_workers_on_the_default_storage(tmp_path):
     assert 24 <= len(done) <= 25 and len({t.number for t in done}) == len(done)
 
 
+@pytest.mark.slow
+def test_two_workers_starting_a_fresh_study_set_it_up_and_seed_it_once(tmp_path):
+    _two_workers(tmp_path, 6)  # no earlier run: both start at once, the supernet is trained once
+    trials = optuna.load_study(study_name="tiny-small-synthetic-seed0-nsga2",
+                               storage=f"sqlite:///{tmp_path / 'search' / 'study.db'}").trials
+    labels = [t.user_attrs["seed"] for t in trials if "seed" in t.user_attrs]
+    assert labels and sorted(labels) == sorted(set(labels)), labels
+
+
 def _find_initdb():
     found = shutil.which("initdb") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
                                        or [None])[-1]

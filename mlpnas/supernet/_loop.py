@@ -141,6 +141,11 @@ def _append_timing(path: Path, epoch: int, step: int, seconds: float) -> None:
         fh.write(f"{epoch},{step},{seconds:.2f}\n")
 
 
+def mixes_batches(recipe: dict) -> bool:
+    """Whether the recipe mixes pairs of images within a batch (timm's mixup or cutmix)."""
+    return recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0
+
+
 def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, seed: int,
                  dev: torch.device, dist: DistEnv, fingerprint: dict,
                  describe_mismatch: Callable[[dict, dict], str | None],
@@ -153,7 +158,7 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
         raise UserError(f"train.batch_size={bs} is not divisible by the {dist.world} "
                         f"processes; use a multiple of {dist.world}.")
     share = bs // dist.world
-    if (recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0) and share % 2:
+    if mixes_batches(recipe) and share % 2:
         where = (f"train.batch_size={bs} is odd" if dist.world == 1 else
                  f"each of the {dist.world} processes gets {share} of train.batch_size={bs}")
         raise UserError(f"mixup and cutmix pair the images of a batch, but {where}; use an "

@@ -28,6 +28,7 @@ from ._loop import (
     DistEnv,
     TrainResult,
     load_checkpoint,
+    mixes_batches,
     run_training,
     setup_device,
 )
@@ -94,7 +95,7 @@ class _Losses:
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 
         self.mixup = None
-        if recipe["mixup"] > 0 or recipe["cutmix"] > 0:
+        if mixes_batches(recipe):
             self.mixup = Mixup(mixup_alpha=recipe["mixup"], cutmix_alpha=recipe["cutmix"],
                                label_smoothing=recipe["label_smoothing"],
                                num_classes=num_classes)

@@ -16,8 +16,8 @@ from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
 
 @contextlib.contextmanager
 def file_lock(path: Path):
-    """An exclusive lock between search workers on one machine (a missing supernet is
-    trained once; the seed architectures are enqueued once)."""
+    """An exclusive lock between search workers on one machine (the study storage is set up
+    and seeded by one at a time; a missing supernet is trained once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -80,20 +80,23 @@ def run(cfg: DictConfig):
     check_budgets(space, costs, budgets)
     storage_url = sc.get("storage") or default_storage_url(out)
     out.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(storage_url)
+    # workers started together: one at a time creates the storage's tables, opens the
+    # studies and enqueues the seed architectures (SQLite's schema set-up and the seeding's
+    # look-then-enqueue are not safe to run side by side)
+    with file_lock(out.parent / f".{out.name}.lock"):
+        storage = open_storage(storage_url)
 
-    # -- the studies (opened before training, so that a mismatch is refused early) ------
-    base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
-    worker_seed = seed + 1000 * int(sc.get("worker", 0))
-    main = open_study(storage, f"{base}-{sampler_name}", objectives,
-                      make_sampler(sampler_name, worker_seed, int(sc["population_size"])),
-                      budgets)
-    studies = {sampler_name: main}
-    if sc.get("compare_random", True) and sampler_name != "random":
-        studies["random"] = open_study(storage, f"{base}-random", objectives,
-                                       make_sampler("random", worker_seed + 1), budgets)
-    seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
-    with file_lock(out / ".seeds.lock"):  # workers starting together enqueue each seed once
+        # -- the studies (opened before training, so that a mismatch is refused early) --
+        base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
+        worker_seed = seed + 1000 * int(sc.get("worker", 0))
+        main = open_study(storage, f"{base}-{sampler_name}", objectives,
+                          make_sampler(sampler_name, worker_seed, int(sc["population_size"])),
+                          budgets)
+        studies = {sampler_name: main}
+        if sc.get("compare_random", True) and sampler_name != "random":
+            studies["random"] = open_study(storage, f"{base}-random", objectives,
+                                           make_sampler("random", worker_seed + 1), budgets)
+        seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
         for study in studies.values():
             seed_trials(study, seeds)
     # the configuration is recorded only once every check passed (a refused run writes
