@@ -17,9 +17,11 @@ VERBS: dict[str, str] = {
     "export": "export architectures of a search run (RUN_DIR): arch file, weights, ONNX",
     "retrain": "train an exported architecture (PATH) standalone to learn its true accuracy",
     "plot": "redraw a search run's plots (RUN_DIR) from its stored results",
+    "rank": "train architectures of a search run (RUN_DIR) standalone; does the supernet "
+            "rank them right?",
     "info": "show a registered model: stages, feature-map sizes, parameters and GMACs",
 }
-POSITIONAL = {"export": "run_dir", "plot": "run_dir", "retrain": "path"}
+POSITIONAL = {"export": "run_dir", "plot": "run_dir", "retrain": "path", "rank": "run_dir"}
 NEEDS_SPACE = ("search", "train")
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"

@@ -27,8 +27,10 @@ def _check_root(root: str | None, what: str) -> Path:
 def transforms(input_size, is_training: bool, cfg):
     from timm.data import create_transform
 
+    scale = cfg.get("scale")
     return create_transform(
-        tuple(input_size), is_training=is_training,
+        tuple(input_size), is_training=is_training, no_aug=bool(cfg.get("no_aug", False)),
+        scale=tuple(scale) if scale is not None else None,
         hflip=cfg.get("hflip", 0.5) if is_training else 0.0,
         auto_augment=cfg.get("auto_augment") if is_training else None,
         crop_pct=cfg.get("crop_pct", 0.875),

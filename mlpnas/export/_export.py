@@ -65,14 +65,23 @@ def export_model(model: MlpBackbone, out_dir: str | Path, arch_key: str,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta = dict(info or {})
-    record = {"format": FORMAT, "arch": arch_key, "netspec": model.spec.to_dict(), **meta}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_target(out / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": FORMAT, "arch": arch_key})
-    write_json_atomic(out / ARCH_FILE, record)
+    record = write_arch_file(out, model.spec, arch_key, info)
     write_text_atomic(out / CARD_FILE, model_card(record))
     return out
+
+
+def write_arch_file(out_dir: str | Path, spec: NetSpec, arch_key: str,
+                    info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write `arch.json` alone (an architecture to train from scratch, with no weights yet);
+    returns the record written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"format": FORMAT, "arch": arch_key, "netspec": spec.to_dict(), **dict(info or {})}
+    write_json_atomic(out / ARCH_FILE, record)
+    return record
 
 
 def read_arch_file(path: str | Path) -> dict[str, Any]:

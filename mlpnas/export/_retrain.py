@@ -20,6 +20,9 @@ from ..supernet._train import _RECIPE_KEYS, _Losses
 from ._export import export_model, load_exported, read_arch_file
 
 INITS = ("scratch", "inherited")
+# the recipe fields that change a standalone run (the supernet's sampling ones do not)
+STANDALONE_RECIPE_KEYS = tuple(k for k in _RECIPE_KEYS if k not in (
+    "sandwich_random", "distill", "kd_temperature", "sort_channels"))
 
 
 class RetrainJob:
@@ -55,8 +58,7 @@ class RetrainJob:
 def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: dict, seed: int) -> dict:
     return {"arch": record["arch"], "init": init,
             "data": {k: data_cfg[k] for k in sorted(data_cfg) if k != "num_workers"},
-            "recipe": {k: recipe.get(k) for k in _RECIPE_KEYS if k not in (
-                "sandwich_random", "distill", "kd_temperature", "sort_channels")},
+            "recipe": {k: recipe.get(k) for k in STANDALONE_RECIPE_KEYS},
             "seed": seed, "num_classes": record["netspec"]["num_classes"]}
 
 

@@ -6,16 +6,20 @@ import json
 from pathlib import Path
 
 from ._info import (
+    RANKING_PNG,
     ChoiceInfo,
     HypervolumeInfo,
     MeasuredLatencyInfo,
     ParetoPlotInfo,
+    RankingInfo,
     choice_info,
     has_measured_latency,
+    has_ranking,
     hypervolume_info,
     load_results,
     measured_latency_info,
     pareto_info,
+    ranking_info,
     summary_numbers,
 )
 
@@ -145,6 +149,42 @@ def draw_choices(info: ChoiceInfo, path: Path, title: str = "") -> Path:
                                           "loc": "upper left"})
 
 
+def draw_ranking(info: RankingInfo, path: Path, title: str = "") -> Path:
+    """Standalone accuracy (seed mean, bars from the lowest to the highest seed) against the
+    supernet's accuracy, coloured by MFLOPs; random picks hollow, the supernet's pick
+    within the budget circled."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    pts = info.points
+    ax.errorbar([p.supernet for p in pts], [p.standalone for p in pts],
+                yerr=[[p.standalone - p.low for p in pts], [p.high - p.standalone for p in pts]],
+                fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
+    lo, hi = min(p.mflops for p in pts), max(p.mflops for p in pts)
+    for source, marker in (("front", "o"), ("given", "o"), ("random", "s")):
+        sel = [p for p in pts if p.source == source]
+        if not sel:
+            continue
+        sc = ax.scatter([p.supernet for p in sel], [p.standalone for p in sel],
+                        c=[p.mflops for p in sel], cmap="viridis", vmin=lo, vmax=hi, s=30,
+                        marker=marker, edgecolor="k", linewidth=0.4, zorder=2,
+                        label={"front": "from the search's front layers",
+                               "random": "random feasible", "given": "given"}[source])
+    fig.colorbar(sc, ax=ax, label="MFLOPs")
+    for p in pts:
+        if p.arch == info.regret_pick:
+            ax.scatter([p.supernet], [p.standalone], s=160, facecolor="none",
+                       edgecolor="tab:red", lw=1.5, zorder=3, label="supernet's pick")
+    ax.set_xlabel("accuracy with supernet weights (holdout)")
+    ax.set_ylabel(f"standalone accuracy (val, mean of {info.seeds} seeds)")
+    ci = info.kendall_tau_ci
+    head = (f"Kendall tau {info.kendall_tau:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+            + (f", seed ceiling {info.seed_ceiling_tau:.2f}"
+               if info.seed_ceiling_tau is not None else "")
+            + (f", MFLOPs {info.mflops_tau:.2f}" if info.mflops_tau is not None else ""))
+    return _finish(fig, ax, path, f"{title}\n{head}" if title else head,
+                   {"fontsize": 8, "loc": "lower right"})
+
+
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     """Draw every plot of a search run from its stored results; also write the numbers
     behind them to `plot_numbers.json`. Returns the files written."""
@@ -163,6 +203,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
                                              out / MEASURED_LATENCY_PLOT, title))
     written.append(draw_hypervolume(hypervolume_info(results), out / "hypervolume.png", title))
     written.append(draw_choices(choice_info(results), out / "pareto_choices.png", title))
+    if has_ranking(run_dir):
+        written.append(draw_ranking(ranking_info(run_dir), out / RANKING_PNG, title))
     numbers = out / "plot_numbers.json"
     numbers.write_text(json.dumps(summary_numbers(results), indent=1) + "\n")
     written.append(numbers)

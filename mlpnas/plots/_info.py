@@ -20,6 +20,7 @@ from ..search._results import hypervolume_history, pareto_mask
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
 PARETO_FILE = "pareto.csv"
+RANKING_CSV, RANKING_JSON, RANKING_PNG = "ranking.csv", "ranking.json", "ranking.png"
 MEASURED = "latency_ms_measured"
 
 FAMILY_NAMES = {"c": "cycle", "s": "shift", "h": "hire", "p": "permute"}
@@ -201,6 +202,53 @@ def summary_numbers(results: RunResults) -> dict:
            "hypervolume": hypervolume_info(results)._asdict(),
            "choices": choice_info(results)._asdict()}
     return json.loads(json.dumps(out, default=_plain))
+
+
+class RankingPoint(NamedTuple):
+    arch: str
+    supernet: float        # accuracy with the supernet's weights (the search's measure)
+    standalone: float      # mean standalone accuracy over seeds
+    low: float             # lowest and highest seed
+    high: float
+    mflops: float
+    source: str            # front, random or given
+
+
+class RankingInfo(NamedTuple):
+    points: list[RankingPoint]
+    kendall_tau: float
+    kendall_tau_ci: list[float]
+    seed_ceiling_tau: float | None
+    mflops_tau: float | None
+    seeds: int
+    regret_pick: str | None
+
+
+def has_ranking(folder: str | Path) -> bool:
+    d = Path(folder)
+    return (d / RANKING_CSV).is_file() and (d / RANKING_JSON).is_file()
+
+
+def load_ranking(folder: str | Path) -> tuple[pd.DataFrame, dict]:
+    """ranking.csv and ranking.json written by `mlpnas rank`."""
+    d = Path(folder)
+    if not has_ranking(d):
+        raise UserError(f"'{d}' holds no {RANKING_CSV} and {RANKING_JSON}; run `mlpnas rank "
+                        f"RUN_DIR` first.")
+    return pd.read_csv(d / RANKING_CSV), json.loads((d / RANKING_JSON).read_text())
+
+
+def ranking_info(folder: str | Path) -> RankingInfo:
+    table, stats = load_ranking(folder)
+    seeds = [c for c in table.columns if c.startswith("seed") and c[4:].isdigit()]
+    acc = table[seeds].to_numpy(float)
+    points = [RankingPoint(r["arch"], float(r["supernet_acc"]), float(acc[i].mean()),
+                           float(acc[i].min()), float(acc[i].max()), float(r["mflops"]),
+                           str(r["source"]))
+              for i, r in table.iterrows()]
+    return RankingInfo(points, stats["kendall_tau"], stats["kendall_tau_ci"],
+                       stats.get("seed_ceiling_tau"), stats.get("mflops_tau"), len(seeds),
+                       stats.get("regret_pick"))
 
 
 def _plain(o):

@@ -43,8 +43,12 @@ METRIC_FIELDS = ("epoch", "step", "lr", "loss_largest", "loss_others", "val_acc_
 # recipe fields that change the trained model; a checkpoint trained with other values of
 # these cannot be resumed or reused
 _RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_epochs",
-                "label_smoothing", "mixup", "cutmix", "sandwich_random", "distill",
+                "label_smoothing", "mixup", "cutmix", "sampling", "sandwich_random", "distill",
                 "kd_temperature", "grad_clip", "drop_path", "sort_channels")
+# fields added after supernets were first trained: a checkpoint without one was trained with
+# this value
+_RECIPE_DEFAULTS = {"sampling": "sandwich"}
+SAMPLINGS = ("sandwich", "uniform", "fair")
 
 
 def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_classes: int) -> dict:
@@ -59,7 +63,7 @@ def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_class
         "space_spec": [repr(space.input_size), repr(space.stem), repr(space.downsample),
                        space.norm, repr(space.stages)],
         "data": {k: data_cfg[k] for k in sorted(data_cfg) if k not in ("num_workers",)},
-        "recipe": {k: recipe.get(k) for k in _RECIPE_KEYS},
+        "recipe": {k: recipe.get(k, _RECIPE_DEFAULTS.get(k)) for k in _RECIPE_KEYS},
         "seed": seed, "num_classes": num_classes,
     }
 
@@ -73,6 +77,8 @@ def describe_mismatch(stored: dict, wanted: dict) -> str | None:
         return f"the file of space '{wanted['space']}' has changed since it was trained"
     for part in ("data", "recipe"):
         a, b = stored.get(part, {}), wanted[part]
+        if part == "recipe":
+            a = {**_RECIPE_DEFAULTS, **a}
         for k in sorted(set(a) | set(b)):
             if a.get(k) != b.get(k):
                 return (f"it was trained with {part}.{k}={a.get(k)!r}, this run asks for "
@@ -87,6 +93,47 @@ def sandwich(space: Space, seed: int, step: int, n_random: int) -> list[Arch]:
     """Largest, smallest and `n_random` random architectures for `step`."""
     rng = random.Random(seed * 1_000_003 + step)
     return [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(n_random)]
+
+
+def fair_paths(space: Space, rng: random.Random) -> list[Arch]:
+    """Strict fairness (FairNAS): m architectures, m the largest number of block choices of a
+    stage, in which every block position takes every one of its choices exactly once (a
+    random permutation per position; a stage with fewer choices repeats its permutation) and
+    every stage every allowed depth equally often."""
+    m = max(len(st.block_choices) for st in space.stages)
+
+    def spread(values: list) -> list:
+        values = list(values)
+        rng.shuffle(values)
+        return (values * -(-m // len(values)))[:m]
+
+    grids = [[spread(st.block_choices) for _ in range(max(st.depths))] for st in space.stages]
+    depths = [spread(st.depths) for st in space.stages]
+    return [Arch(tuple(tuple(grid[j][p] for j in range(depth[p]))
+                       for grid, depth in zip(grids, depths))) for p in range(m)]
+
+
+def step_archs(space: Space, recipe: dict, seed: int, step: int) -> list[Arch]:
+    """The subnets one training step trains, by `recipe["sampling"]`: `sandwich` (largest,
+    smallest and `sandwich_random` random ones; the others learn from the largest when
+    `distill`), `uniform` (`sandwich_random` random ones, as single-path one-shot NAS), or
+    `fair` (every block choice once per step, see `fair_paths`)."""
+    how = recipe.get("sampling", "sandwich")
+    n = int(recipe["sandwich_random"])
+    if how == "sandwich":
+        return sandwich(space, seed, step, n)
+    rng = random.Random(seed * 1_000_003 + step)
+    if how == "uniform":
+        return [space.sample(rng) for _ in range(max(n, 1))]
+    return fair_paths(space, rng)
+
+
+def check_sampling(recipe: dict) -> None:
+    from ..errors import UserError
+
+    how = recipe.get("sampling", "sandwich")
+    if how not in SAMPLINGS:
+        raise UserError(f"unknown train.sampling '{how}'; use one of {', '.join(SAMPLINGS)}.")
 
 
 class _Losses:
@@ -124,13 +171,14 @@ class SupernetJob:
         self.space, self.module, self.data, self.recipe = space, net, data, recipe
         self.seed, self.dev, self.amp = seed, dev, amp
         self.losses = _Losses(recipe, data.num_classes)
-        self.n_random = int(recipe["sandwich_random"])
+        # only the sandwich has a teacher (its first subnet, the largest)
+        self.teacher = recipe.get("sampling", "sandwich") == "sandwich"
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
-        archs = sandwich(self.space, self.seed, step, self.n_random)
-        big, rest = _sandwich_step(model, self.module, x, y, archs, self.losses, self.dev,
-                                   self.amp)
-        return {"loss_largest": big, "loss_others": rest}
+        archs = step_archs(self.space, self.recipe, self.seed, step)
+        first, rest = _sandwich_step(model, self.module, x, y, archs, self.losses, self.dev,
+                                     self.amp, self.teacher)
+        return {"loss_largest": first, "loss_others": rest}
 
     def epoch_end(self, optimizer) -> dict[str, float]:
         r = self.recipe
@@ -157,6 +205,7 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
                    dir_option: str = "out_dir") -> TrainResult:
     """Train (or resume training of) the supernet of `space` into `out_dir`."""
     recipe = dict(recipe)
+    check_sampling(recipe)
     dev, dist = setup_device(device, threads)
     fp = fingerprint(space, dict(data_cfg or {"name": data.name}), recipe, seed,
                      data.num_classes)
@@ -176,9 +225,11 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
 
 
 def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: _Losses,
-                   dev: torch.device, amp: str | None) -> tuple[float, float]:
-    """Forward/backward every subnet of the sandwich; gradients accumulate in the shared
-    weights. Returns (loss of the largest, mean loss of the others)."""
+                   dev: torch.device, amp: str | None, teacher_first: bool = True
+                   ) -> tuple[float, float]:
+    """Forward/backward every subnet of the step; gradients accumulate in the shared weights.
+    With `teacher_first` (the sandwich) the first subnet, the largest, is the teacher of the
+    others when distilling. Returns (loss of the first, mean loss of the others)."""
     if losses.mixup is not None:
         x, target = losses.mixup(x, y)
     else:
@@ -193,7 +244,7 @@ def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: _Losse
         with ctx:
             with autocast(dev, amp if dev.type == "cuda" else None):
                 logits = model(x)
-            if i == 0 or not losses.distill:
+            if i == 0 or not (losses.distill and teacher_first):
                 loss = losses.label_loss(logits.float(), target)
             else:
                 loss = losses.kd(logits, teacher)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,16 @@ def config_recorded(cfg: DictConfig, out: Path, name: str = "config.yaml"):
         if wrote:
             path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive lock between workers on one machine (a study storage or a ranking plan
+    is set up by one at a time; a missing supernet is trained once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

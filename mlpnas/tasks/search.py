@@ -3,28 +3,13 @@ results tables, plots, summary, exported Pareto architectures."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import time
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
-from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive lock between search workers on one machine (the study storage is set up
-    and seeded by one at a time; a missing supernet is trained once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+from ._common import config_recorded, device_of, file_lock, out_path, plain, space_from_cfg
 
 
 def _say(msg: str) -> None:

@@ -1,0 +1,270 @@
+"""`mlpnas rank RUN_DIR`: does the supernet order architectures the way standalone training
+does? Picks architectures of a finished search, trains each standalone with several seeds
+(resumable job by job, shared by several workers), scores them with the supernet and reports
+the ranking statistics against the cheap proxies and the seed ceiling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from .._io import atomic_target, write_json_atomic
+from ..errors import UserError
+from ._common import file_lock, plain
+
+PLAN_FILE = "plan.json"
+RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")
+BUDGET_OVERRIDES = {"max_mflops": "mflops", "max_params_m": "params_m"}
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _int_option(rc: dict, key: str, low: int, why: str) -> int:
+    value = rc.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"rank.{key}={value} is not allowed: {why}; give a whole number of at "
+                        f"least {low}.")
+    return value
+
+
+def check_options(rc: dict) -> dict:
+    """The rank options, checked before anything is read or written."""
+    _int_option(rc, "n_archs", 5, "fewer than 5 architectures cannot show a ranking")
+    _int_option(rc, "seeds", 1, "every architecture needs at least one standalone run")
+    _int_option(rc, "worker", 0, "worker numbers start at 0")
+    if rc.get("max_jobs") is not None:
+        _int_option(rc, "max_jobs", 1, "it counts the jobs this call trains")
+    frac = rc.get("random_fraction")
+    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 <= frac <= 1:
+        raise UserError(f"rank.random_fraction={frac} is not a share; give a number from 0 "
+                        f"to 1.")
+    for key in (*RECIPE_OVERRIDES, *BUDGET_OVERRIDES, "recal_batches"):
+        v = rc.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                              or (v == 0 and key != "warmup_epochs")):
+            raise UserError(f"rank.{key}={v} is not allowed; give a positive number, or null "
+                            f"for the run's own value.")
+    return rc
+
+
+def standalone_recipe(run_cfg: DictConfig, rc: dict) -> dict:
+    """The run's training recipe with the rank.<key> overrides (standalone budget)."""
+    recipe = plain(run_cfg.train)
+    for key in RECIPE_OVERRIDES:
+        if rc.get(key) is not None:
+            recipe[key] = rc[key]
+    return recipe
+
+
+def jobs_root(work: Path, recipe: dict, data_cfg: dict) -> Path:
+    """One folder of standalone jobs per (recipe, data): another budget never resumes these."""
+    from ..export._retrain import STANDALONE_RECIPE_KEYS
+
+    what = {"recipe": {k: recipe.get(k) for k in STANDALONE_RECIPE_KEYS}, "data": data_cfg}
+    digest = hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
+    root = work / f"standalone-e{recipe['epochs']}-{digest}"
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "recipe.json").is_file():
+        write_json_atomic(root / "recipe.json", what)
+    return root
+
+
+def _budgets(results, rc: dict) -> dict[str, float]:
+    budgets = {k: float(v) for k, v in results.run.get("budgets", {}).items()}
+    for key, name in BUDGET_OVERRIDES.items():
+        if rc.get(key) is not None:
+            budgets[name] = float(rc[key])
+    return budgets
+
+
+def _plan(work: Path, request: dict, make) -> list[dict]:
+    """The architectures of this study: read from plan.json, or picked (under a lock, so
+    workers started together pick once) and written there. A plan made with other options is
+    refused rather than mixed with these."""
+    path = work / PLAN_FILE
+    with file_lock(work / ".plan.lock"):
+        if path.is_file():
+            plan = json.loads(path.read_text())
+            if plan.get("request") != request:
+                diff = next(k for k in request if plan.get("request", {}).get(k) != request[k])
+                raise UserError(
+                    f"'{work}' holds a ranking plan made with rank.{diff}="
+                    f"{plan.get('request', {}).get(diff)!r}, not {request[diff]!r}; use the "
+                    f"same options, or another rank.work_dir.")
+            return plan["archs"]
+        archs = make()
+        write_json_atomic(path, {"request": request, "archs": archs})
+        return archs
+
+
+def _supernet(run_cfg, space, data, other: str | None, device):
+    """The run's trained supernet, or the one in `other` (its own recipe and seed, read from
+    its checkpoint; same space and data required)."""
+    from ..supernet import load_checkpoint, load_trained_supernet
+    from ..supernet._loop import CHECKPOINT
+
+    directory = Path(str(other or run_cfg.supernet_dir))
+    recipe, seed = plain(run_cfg.train), int(run_cfg.seed)
+    if other:
+        if not (directory / CHECKPOINT).is_file():
+            raise UserError(f"rank.supernet_dir '{directory}' holds no trained supernet "
+                            f"({CHECKPOINT}); train one with `mlpnas train`.")
+        fp = load_checkpoint(directory / CHECKPOINT).get("fingerprint", {})
+        recipe, seed = dict(fp.get("recipe", {})), int(fp.get("seed", 0))
+    net = load_trained_supernet(space, directory, plain(run_cfg.data), recipe, seed,
+                                data.num_classes, device)
+    return net, directory, recipe
+
+
+def run(cfg: DictConfig):
+    import torch
+
+    from ..cost import CostModel, LatencySetting, flops_table, latency_table, machine_description
+    from ..export import write_arch_file
+    from ..export._retrain import retrain
+    from ..plots import RANKING_CSV, RANKING_JSON, RANKING_PNG, draw_ranking, ranking_info
+    from ..rank import (
+        Job,
+        make_jobs,
+        pick_archs,
+        ranking_stats,
+        read_keys,
+        read_result,
+        run_jobs,
+        summary_lines,
+    )
+    from .export import run_context
+
+    t_start = time.perf_counter()
+    if not cfg.get("run_dir"):
+        raise UserError("give the search run folder: mlpnas rank RUN_DIR.")
+    rc = check_options(plain(cfg.rank))
+    run_dir = Path(str(cfg.run_dir))
+    run_cfg, space, data, results = run_context(run_dir)
+    threads = cfg.hardware.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    work = Path(str(rc["work_dir"])) if rc.get("work_dir") else run_dir / "rank"
+    out = Path(str(rc["out_dir"])) if rc.get("out_dir") else run_dir
+    work.mkdir(parents=True, exist_ok=True)
+
+    costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
+    budgets = _budgets(results, rc)
+    if "latency_ms" in budgets:
+        setting = LatencySetting.from_cfg(run_cfg.hardware)
+        costs = CostModel(costs.flops, latency_table(space, data.num_classes, setting,
+                                                     run_cfg.cache_dir))
+
+    def within(arch) -> bool:
+        c = costs.costs(arch)
+        return all(c[k] <= v for k, v in budgets.items())
+
+    cost_name = next(o for o in results.objectives if o != "accuracy")
+    request = {"n_archs": rc["n_archs"], "archs": rc.get("archs"),
+               "random_fraction": rc["random_fraction"], "pick_seed": rc["pick_seed"],
+               "budgets": budgets}
+
+    def make_plan() -> list[dict]:
+        if rc.get("archs") is not None:
+            picked = [(k, "given") for k in read_keys(rc["archs"], space)]
+        else:
+            main = results.trials[results.trials["sampler"] == results.sampler]
+            main = main[main[cost_name].notna()]
+            picked = pick_archs(main, space, rc["n_archs"], rc["random_fraction"], cost_name,
+                                within, seed=int(rc["pick_seed"]))
+        return [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
+                for k, src in picked]
+
+    plan = _plan(work, request, make_plan)
+    keys = [p["arch"] for p in plan]
+    for key in keys:
+        folder = work / "archs" / key
+        if not (folder / "arch.json").is_file():
+            write_arch_file(folder, space.to_netspec(space.arch_from_key(key), data.num_classes),
+                            key, {"space": space.name, "scale": space.scale, "data": data.name})
+
+    recipe = standalone_recipe(run_cfg, rc)
+    data_cfg = plain(run_cfg.data)
+    root = jobs_root(work, recipe, data_cfg)
+    device = str(cfg.hardware.device)
+    amp = cfg.hardware.get("amp")
+    jobs = make_jobs(keys, rc["seeds"])
+    _say(f"mlpnas rank: {len(keys)} architectures x {rc['seeds']} seeds of {run_dir} "
+         f"(standalone: {recipe['epochs']} epochs on {data.describe()}); jobs in {root}")
+
+    def train_one(job: Job, folder: Path) -> dict[str, Any]:
+        r = retrain(work / "archs" / job.key, data, recipe, folder, "scratch", job.seed, device,
+                    amp, threads, data_cfg, bool(cfg.progress), lambda m: _say(f"  {m}"))
+        return {"val_acc": float(r.metrics[-1]["val_acc"]), "steps": r.steps,
+                "val_acc_per_epoch": [round(float(m["val_acc"]), 6) for m in r.metrics]}
+
+    done = run_jobs(jobs, root, train_one, worker=int(rc["worker"]), log=_say,
+                    max_jobs=rc.get("max_jobs"), wait=bool(rc.get("wait", True)))
+    if done.remaining:
+        _say(f"{done.ran} job(s) trained in this call, {done.remaining} left; run the same "
+             f"command again (or start more workers with rank.worker=K) to finish, then the "
+             f"report is written.")
+        return None
+
+    # -- the report ------------------------------------------------------------------------
+    dev = torch.device(device)
+    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), dev)
+    from ..supernet import SubnetEvaluator
+
+    sc = plain(run_cfg.search)
+    recal = int(rc["recal_batches"] if rc.get("recal_batches") is not None
+                else sc["recal_batches"])
+    evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
+                               recal, sc.get("eval_limit"),
+                               int(run_cfg.train.get("num_workers", 0)), amp)
+    searched = results.trials.drop_duplicates("arch").set_index("arch")["accuracy"]
+    rows = []
+    for p in plan:
+        arch = space.arch_from_key(p["arch"])
+        row = {"arch": p["arch"], "source": p["source"], "mflops": p["mflops"],
+               "params_m": p["params_m"], "feasible": within(arch),
+               "supernet_acc": evaluate(arch),
+               "search_acc": float(searched.get(p["arch"], float("nan")))}
+        accs = [read_result(root, Job(p["arch"], s))["val_acc"] for s in range(rc["seeds"])]
+        row.update({f"seed{s}": a for s, a in enumerate(accs)})
+        row["standalone_mean"] = sum(accs) / len(accs)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    stats = ranking_stats(table)
+    job_seconds = [read_result(root, j)["seconds"] for j in jobs]
+    budget_text = ("within " + ", ".join(f"{k} <= {v:g}" for k, v in budgets.items())
+                   if budgets else "over all of them (no budget)")
+    recipe_text = (f"standalone: {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
+                   f"lr {recipe['lr']:g}, on {len(data.train)} '{data.name}' images")
+    report = {
+        **stats, "run_dir": str(run_dir), "supernet_dir": str(sn_dir),
+        "supernet_recipe": sn_recipe, "recal_batches": recal, "budgets": budgets,
+        "supernet_accuracy_on": f"holdout split of '{data.name}' ({len(data.holdout)} images)",
+        "standalone_accuracy_on": f"validation split of '{data.name}' ({len(data.val)} "
+                                  f"images), after the last epoch, mean over seeds",
+        "standalone_recipe": {k: recipe[k] for k in ("epochs", "batch_size", "lr",
+                                                     "warmup_epochs", "weight_decay")},
+        "standalone_jobs": str(root), "standalone_seconds_total": round(sum(job_seconds), 1),
+        "standalone_seconds_per_job": round(sum(job_seconds) / len(job_seconds), 1),
+        "machine": f"{machine_description(device)}, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads",
+        "report_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_target(out / RANKING_CSV) as tmp:
+        table.to_csv(tmp, index=False)
+    write_json_atomic(out / RANKING_JSON, report)
+
+    draw_ranking(ranking_info(out), out / RANKING_PNG)
+    lines = summary_lines(stats, budget_text, recipe_text)
+    lines.append(f"files: {out / RANKING_CSV}, {RANKING_JSON}, {RANKING_PNG}")
+    _say("\n".join(lines))
+    return report
