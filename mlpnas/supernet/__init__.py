@@ -9,7 +9,7 @@ from ._elastic import (
     ElasticShiftMixer,
     sort_mlp_channels,
 )
-from ._supernet import SuperBlock, Supernet, build_supernet
+from ._supernet import FewShotSupernet, SuperBlock, Supernet, build_supernet
 
 __all__ = [
     "ElasticCycleMixer",
@@ -17,6 +17,7 @@ __all__ = [
     "ElasticMlp",
     "ElasticPermuteMixer",
     "ElasticShiftMixer",
+    "FewShotSupernet",
     "SuperBlock",
     "Supernet",
     "build_supernet",

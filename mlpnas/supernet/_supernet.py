@@ -151,5 +151,55 @@ class Supernet(MlpBackbone):
         return any(b.family == "hire" for _, _, b in arch.blocks())
 
 
-def build_supernet(space: Space, num_classes: int, **kwargs) -> Supernet:
-    return Supernet(space, num_classes, **kwargs)
+class FewShotSupernet(nn.Module):
+    """Few-shot NAS (Zhao et al., arXiv 2006.06863) split on the first block: one Supernet
+    per mixer family allowed in the first block of the first stage, each trained only on the
+    architectures whose first block is of its family, and each architecture scored by its
+    own part. Same verbs as `Supernet` (`set_active`, `extract`, `sort_channels`)."""
+
+    def __init__(self, space: Space, num_classes: int, **kwargs):
+        super().__init__()
+        self.space = space
+        self.families = tuple(space.stages[0].families)
+        self.parts = nn.ModuleDict({f: Supernet(space, num_classes, **kwargs)
+                                    for f in self.families})
+        self.num_classes = num_classes
+        self.active_arch: Arch | None = None
+        self.set_active(space.largest())
+
+    @staticmethod
+    def part_of(arch: Arch) -> str:
+        return arch.stages[0][0].family
+
+    def set_active(self, arch: Arch) -> None:
+        self.parts[self.part_of(arch)].set_active(arch)
+        self.active_arch = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.parts[self.part_of(self.active_arch)](x)
+
+    def extract(self, arch: Arch) -> MlpBackbone:
+        return self.parts[self.part_of(arch)].extract(arch)
+
+    def sort_channels(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        for part in self.parts.values():
+            part.sort_channels(optimizer)
+
+    def load_shared(self, state: dict[str, torch.Tensor]) -> None:
+        """Start every part from the weights of one trained (one-shot) supernet."""
+        for part in self.parts.values():
+            part.load_state_dict(state)
+
+
+FEW_SHOT = ("none", "first_block")
+
+
+def build_supernet(space: Space, num_classes: int, few_shot: str | None = None,
+                   **kwargs) -> Supernet | FewShotSupernet:
+    """The weight-sharing supernet of `space`; `few_shot="first_block"` splits it into one
+    supernet per mixer family of the first block (see FewShotSupernet)."""
+    if few_shot in (None, "none"):
+        return Supernet(space, num_classes, **kwargs)
+    if few_shot == "first_block":
+        return FewShotSupernet(space, num_classes, **kwargs)
+    raise ValueError(f"unknown few-shot split '{few_shot}'; use one of {', '.join(FEW_SHOT)}")

@@ -44,10 +44,11 @@ METRIC_FIELDS = ("epoch", "step", "lr", "loss_largest", "loss_others", "val_acc_
 # these cannot be resumed or reused
 _RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_epochs",
                 "label_smoothing", "mixup", "cutmix", "sampling", "sandwich_random", "distill",
-                "kd_temperature", "grad_clip", "drop_path", "sort_channels")
+                "kd_temperature", "grad_clip", "drop_path", "sort_channels", "few_shot",
+                "init_from")
 # fields added after supernets were first trained: a checkpoint without one was trained with
 # this value
-_RECIPE_DEFAULTS = {"sampling": "sandwich"}
+_RECIPE_DEFAULTS = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
 SAMPLINGS = ("sandwich", "uniform", "fair")
 
 
@@ -128,12 +129,39 @@ def step_archs(space: Space, recipe: dict, seed: int, step: int) -> list[Arch]:
     return fair_paths(space, rng)
 
 
-def check_sampling(recipe: dict) -> None:
+def with_first_family(space: Space, arch: Arch, family: str, rng: random.Random,
+                      extreme: str | None = None) -> Arch:
+    """`arch` with its first block of `family` (few-shot training of that family's part): kept
+    if it already is, else a random choice of that family, or its largest / smallest one
+    (largest MLP ratio and option values, or smallest) for the sandwich's extremes."""
+    first = arch.stages[0][0]
+    if first.family == family:
+        return arch
+    choices = [b for b in space.stages[0].block_choices if b.family == family]
+    if extreme is None:
+        block = rng.choice(choices)
+    else:
+        def size(b):
+            return (b.mlp_ratio, tuple(_order_key(v) for _, v in b.options))
+        block = (max if extreme == "largest" else min)(choices, key=size)
+    return Arch(((block, *arch.stages[0][1:]), *arch.stages[1:]))
+
+
+def _order_key(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+def check_recipe(recipe: dict) -> None:
+    """Refuse an unknown sampling or few-shot split with one sentence."""
     from ..errors import UserError
+    from ._supernet import FEW_SHOT
 
     how = recipe.get("sampling", "sandwich")
     if how not in SAMPLINGS:
         raise UserError(f"unknown train.sampling '{how}'; use one of {', '.join(SAMPLINGS)}.")
+    split = recipe.get("few_shot") or "none"
+    if split not in FEW_SHOT:
+        raise UserError(f"unknown train.few_shot '{split}'; use one of {', '.join(FEW_SHOT)}.")
 
 
 class _Losses:
@@ -173,9 +201,17 @@ class SupernetJob:
         self.losses = _Losses(recipe, data.num_classes)
         # only the sandwich has a teacher (its first subnet, the largest)
         self.teacher = recipe.get("sampling", "sandwich") == "sandwich"
+        self.parts = getattr(net, "families", None)  # few-shot: one part per step, in turn
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
         archs = step_archs(self.space, self.recipe, self.seed, step)
+        if self.parts:
+            family = self.parts[step % len(self.parts)]
+            rng = random.Random(self.seed * 1_000_003 + step + 17)
+            ends = ("largest", "smallest") if self.teacher else ()
+            archs = [with_first_family(self.space, a, family, rng,
+                                       ends[i] if i < len(ends) else None)
+                     for i, a in enumerate(archs)]
         first, rest = _sandwich_step(model, self.module, x, y, archs, self.losses, self.dev,
                                      self.amp, self.teacher)
         return {"loss_largest": first, "loss_others": rest}
@@ -205,12 +241,17 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
                    dir_option: str = "out_dir") -> TrainResult:
     """Train (or resume training of) the supernet of `space` into `out_dir`."""
     recipe = dict(recipe)
-    check_sampling(recipe)
+    check_recipe(recipe)
     dev, dist = setup_device(device, threads)
     fp = fingerprint(space, dict(data_cfg or {"name": data.name}), recipe, seed,
                      data.num_classes)
     torch.manual_seed(seed)
-    net = build_supernet(space, data.num_classes, drop_path_rate=recipe["drop_path"]).to(dev)
+    net = build_supernet(space, data.num_classes, few_shot=recipe.get("few_shot"),
+                         drop_path_rate=recipe["drop_path"])
+    if recipe.get("init_from"):
+        _init_from(net, space, Path(str(recipe["init_from"])), data_cfg or {"name": data.name},
+                   data.num_classes)
+    net = net.to(dev)
     job = SupernetJob(space, net, data, recipe, seed, dev, amp)
     result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, describe_mismatch,
                           progress, log, stop_after_steps, dir_option, what="supernet")
@@ -257,6 +298,31 @@ def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: _Losse
     return l_big, l_rest
 
 
+def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: int) -> None:
+    """Start from the weights of the finished one-shot supernet in `directory` (few-shot
+    NAS trains its parts from there); it must be of the same space and data."""
+    from ..errors import UserError
+
+    path = directory / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"train.init_from='{directory}' holds no trained supernet "
+                        f"({CHECKPOINT}); train it first with `mlpnas train`.")
+    state = load_checkpoint(path)
+    fp = state.get("fingerprint", {})
+    recipe = {**_RECIPE_DEFAULTS, **fp.get("recipe", {})}
+    why = describe_mismatch(fp, fingerprint(space, data_cfg, recipe, fp.get("seed", 0),
+                                            num_classes))
+    if not state.get("finished") or why or recipe.get("few_shot") not in (None, "none"):
+        reason = why or ("it is not fully trained" if not state.get("finished")
+                         else "it is itself a few-shot supernet")
+        raise UserError(f"train.init_from='{directory}' cannot start this supernet: {reason}; "
+                        f"give a finished one-shot supernet of this space and data.")
+    if hasattr(net, "load_shared"):
+        net.load_shared(state["model"])
+    else:
+        net.load_state_dict(state["model"])
+
+
 def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, recipe: dict,
                           seed: int, num_classes: int,
                           device: str | torch.device = "cpu") -> Supernet:
@@ -277,6 +343,6 @@ def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, r
                             fingerprint(space, data_cfg, recipe, seed, num_classes))
     if why:
         raise UserError(f"the supernet in '{directory}' does not belong to this run: {why}.")
-    net = build_supernet(space, num_classes)
+    net = build_supernet(space, num_classes, few_shot=recipe.get("few_shot"))
     net.load_state_dict(state["model"])
     return net.to(device).eval()
