@@ -157,3 +157,26 @@ def test_image_folder_without_images(tmp_path):
     (tmp_path / "val" / "a").mkdir(parents=True)
     with pytest.raises(UserError, match="holds no images"):
         build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 16, 16))
+
+
+class _Payload:
+    """Unpickling this creates a file: what a crafted data or checkpoint file could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_crafted_cifar_batch_is_refused_and_runs_nothing(tmp_path):
+    root = tmp_path / "c"
+    _cifar(root, 10)
+    marker = tmp_path / "pwned"
+    with open(root / "data_batch_1", "wb") as fh:
+        pickle.dump({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1],
+                     "x": _Payload(marker)}, fh)
+    with pytest.raises(UserError, match="is not a plain CIFAR batch .*reads no other pickled "
+                                        "objects"):
+        build_data({"name": "cifar10", "root": str(root)}, (3, 32, 32))
+    assert not marker.exists()

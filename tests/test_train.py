@@ -161,3 +161,29 @@ def test_two_process_ddp_equals_one_process_of_the_same_global_batch(tmp_path):
     for k, v in a["model"].items():
         torch.testing.assert_close(b["model"][k], v, atol=2e-5, rtol=1e-4, msg=k)
     assert Path(tmp_path / "two" / "metrics.csv").is_file()
+
+
+class _Payload:
+    """Unpickling this creates a file: what a crafted checkpoint could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    space = load_space("tiny")
+    marker = tmp_path / "pwned"
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"model": {}, "step": 1, "fingerprint": _Payload(marker)}, out / "checkpoint.pt")
+    with pytest.raises(UserError, match="holds objects other than tensors and plain data, "
+                                        "which mlpnas never loads"):
+        train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+                       data_cfg=DATA)
+    assert not marker.exists()
+    with pytest.raises(UserError, match="never loads"):
+        load_checkpoint(out / "checkpoint.pt")
+    assert not marker.exists()

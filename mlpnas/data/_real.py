@@ -95,6 +95,38 @@ def image_folder(root: str, split: str, input_size, is_training: bool, cfg,
     return ds
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR batch holds (dicts, lists, strings, bytes, numbers and numpy
+    arrays) and nothing else: any other global a crafted file names is refused, so reading a
+    batch never runs code."""
+
+    ALLOWED = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+               for name in ("_reconstruct", "scalar")} | {("numpy", "ndarray"),
+                                                          ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name}")
+
+
+def read_cifar_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            entry = _CifarUnpickler(fh, encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        raise UserError(f"'{path}' is not a plain CIFAR batch (it asks for '{e}'), and "
+                        f"mlpnas reads no other pickled objects (they could run code); use "
+                        f"the files of the official cifar-*-python.tar.gz.") from None
+    except (EOFError, ValueError, OSError) as e:
+        raise UserError(f"cannot read the CIFAR batch '{path}' ({type(e).__name__}); it is "
+                        f"damaged: unpack the archive again.") from None
+    if not isinstance(entry, dict) or "data" not in entry:
+        raise UserError(f"'{path}' is not a CIFAR batch (no 'data' entry); point data.root at "
+                        f"an unpacked CIFAR python archive.")
+    return entry
+
+
 class CifarFolder(Dataset):
     """A CIFAR-10/100 directory in the original python-pickle format (`data_batch_1..5` and
     `test_batch`, or `train` and `test` for CIFAR-100), possibly inside
@@ -118,8 +150,7 @@ class CifarFolder(Dataset):
                             f"point data.root at an unpacked CIFAR-{variant} python archive.")
         data, labels = [], []
         for f in files:
-            with open(f, "rb") as fh:
-                entry = pickle.load(fh, encoding="latin1")
+            entry = read_cifar_batch(f)
             data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(entry[key])
         self.data = np.concatenate(data).transpose(0, 2, 3, 1)  # N, H, W, C

@@ -117,8 +117,18 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by `save_checkpoint`: tensors and plain Python data only. It is
+    read with `weights_only=True`, so a file that would build any other object (and could
+    run code while doing so) is refused, not loaded."""
+    import pickle
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused an object: never load such a file
+        raise UserError(f"'{path}' holds objects other than tensors and plain data, which "
+                        f"mlpnas never loads (loading them could run code); it was not "
+                        f"written by mlpnas: move it away, or point out_dir at another "
+                        f"folder.") from None
     except Exception as e:  # a truncated or foreign file
         raise UserError(f"cannot read the checkpoint '{path}' ({type(e).__name__}); move it "
                         f"away to start over, or point out_dir at another folder.") from None
