@@ -1,15 +1,31 @@
 """mlpnas: neural-architecture search over MLP-like vision backbones.
 
-Importing the package registers the published models (CycleMLP, AS-MLP, Hire-MLP, ViP) and
-their tiny `test_*` variants with timm, so `timm.create_model("cyclemlp_b1")` works.
+`import mlpnas` is light (no torch): the subpackages load when first used, e.g.
+`mlpnas.space` (torch-free search spaces) or `mlpnas.models`, whose import registers the
+published models (CycleMLP, AS-MLP, Hire-MLP, ViP), their tiny `test_*` variants and
+`mlpnas_exported` with timm, so that `import timm, mlpnas.models` then
+`timm.create_model("cyclemlp_b1")` works.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from . import models as models  # noqa: E402  (registers the timm models)
 from .spec import NetSpec, SpecError  # noqa: E402
 
-__all__ = ["NetSpec", "SpecError", "__version__", "load_exported", "models"]
+__all__ = ["NetSpec", "SpecError", "__version__", "load_exported"]
+
+_SUBPACKAGES = ("cost", "data", "export", "layers", "mixers", "models", "plots", "rank",
+                "search", "space", "supernet", "tasks")
+
+
+def __getattr__(name: str):
+    """`mlpnas.models`, `mlpnas.space`, ... without importing them first (PEP 562)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'mlpnas' has no attribute '{name}'")
 
 
 def load_exported(path, map_location="cpu", num_classes=None):

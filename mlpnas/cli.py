@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.resources
 import sys
 from pathlib import Path
 
@@ -24,7 +25,9 @@ VERBS: dict[str, str] = {
 POSITIONAL = {"export": "run_dir", "plot": "run_dir", "retrain": "path", "rank": "run_dir"}
 NEEDS_SPACE = ("search", "train")
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# the configuration ships inside the package (mlpnas/conf links to the top-level conf/ in a
+# source checkout; a wheel carries the files), so every install finds it
+CONF_DIR = Path(str(importlib.resources.files("mlpnas") / "conf"))
 
 USAGE = """usage: mlpnas <verb> [PATH] [key=value ...] [+group=option ...] [--help]
 
@@ -61,9 +64,8 @@ def _drop_if_empty(folder) -> None:
 def _run_task(verb: str):
     from .errors import UserError
 
-    module = importlib.import_module(f"mlpnas.tasks.{verb}")
-
     def task(cfg):
+        module = importlib.import_module(f"mlpnas.tasks.{verb}")  # heavy: only when it runs
         try:
             return module.run(cfg)
         except UserError as e:
@@ -148,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     if verb not in VERBS:
         _fail("", f"unknown verb '{verb}'; use one of {', '.join(VERBS)} (mlpnas --help).")
     if not (CONF_DIR / f"{verb}.yaml").is_file():
-        _fail(verb, f"configuration folder not found at {CONF_DIR}; install mlpnas from its "
-                    f"source checkout with `pip install -e .`.")
+        _fail(verb, f"configuration folder not found at {CONF_DIR}; this installation of "
+                    f"mlpnas is incomplete: reinstall it with `pip install mlpnas` (or "
+                    f"`pip install -e .` from its source checkout).")
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
     _check_data_option(verb, overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,9 @@ import yaml
 from ..spec import FAMILIES, NORMS, DownsampleSpec, SpecError, StemSpec, family
 from ._space import Space, SpaceError, StageSpace
 
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+# the shipped spaces are package data (mlpnas/search_spaces links to the top-level folder in
+# a source checkout; a wheel carries the files)
+SPACES_DIR = Path(str(importlib.resources.files("mlpnas") / "search_spaces"))
 
 _TOP = ("name", "description", "norm", "default_scale", "scales", "stages")
 _SCALE = ("input_size", "stem", "downsample", "widths", "depths", "norm")
