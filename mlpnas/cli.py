@@ -65,6 +65,14 @@ def _run_task(verb: str):
     from .errors import UserError
 
     def task(cfg):
+        from omegaconf import OmegaConf
+
+        from ._options import bad_value
+
+        problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
+        if problem:  # before anything is read or written
+            _drop_if_empty(cfg.get("out_dir"))
+            _fail(verb, problem)
         module = importlib.import_module(f"mlpnas.tasks.{verb}")  # heavy: only when it runs
         try:
             return module.run(cfg)
@@ -74,6 +82,10 @@ def _run_task(verb: str):
         except KeyboardInterrupt:
             _fail(verb, "interrupted; what was written so far is kept, and running the same "
                         "command again resumes.", 130)
+        except PermissionError as e:  # a read-only folder, or one owned by someone else
+            where = e.filename or "a file of this run"
+            _fail(verb, f"cannot write '{where}' (permission denied); give the run a folder "
+                        f"you can write to (out_dir=..., supernet_dir=..., cache_dir=...).")
 
     return task
 
@@ -97,6 +109,9 @@ def _space_override(verb: str, overrides: list[str]) -> list[str]:
                     _fail(verb, f"search space file '{value}' does not exist.")
                 out += ["+space=custom", f"space.path={path}", f"space.name={path.stem}"]
                 continue
+            if value == "custom":
+                out.append(o)
+                continue
             if value not in known:
                 _fail(verb, f"unknown search space '{value}'; known spaces are "
                             f"{', '.join(known)} (or +space=/path/to/space.yaml).")
@@ -104,7 +119,25 @@ def _space_override(verb: str, overrides: list[str]) -> list[str]:
     if not found and not any(o.lstrip("+").startswith("experiment=") for o in overrides):
         _fail(verb, f"no search space given; add +space=NAME with NAME one of "
                     f"{', '.join(known)} (or +space=/path/to/space.yaml).")
-    return out
+    return _custom_scale(verb, out)
+
+
+def _custom_scale(verb: str, overrides: list[str]) -> list[str]:
+    """A space from a file runs at the file's default scale unless space.scale is given; name
+    it, so that run folders read `<name>-<scale>-...` rather than `<name>-None-...`."""
+    values = dict(o.lstrip("+").partition("=")[::2] for o in overrides if "=" in o)
+    if values.get("space") != "custom" or values.get("space.scale") not in (None, "null"):
+        return overrides
+    from .errors import UserError
+    from .space import load_space
+
+    if not values.get("space.path"):
+        _fail(verb, "+space=custom needs space.path=/path/to/space.yaml.")
+    try:
+        scale = load_space(values["space.path"]).scale
+    except UserError as e:
+        _fail(verb, str(e))
+    return [o for o in overrides if not o.startswith("space.scale=")] + [f"space.scale={scale}"]
 
 
 def _check_data_option(verb: str, overrides: list[str]) -> None:
@@ -156,6 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
     _check_data_option(verb, overrides)
+    from ._options import unknown_option
+
+    problem = unknown_option(CONF_DIR, verb, overrides)
+    if problem:
+        _fail(verb, problem)
     if verb in POSITIONAL and overrides and "=" not in overrides[0] \
             and not overrides[0].startswith("-"):
         path = Path(overrides[0]).expanduser().resolve()

@@ -295,35 +295,102 @@ class NetSpec:
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> NetSpec:
+        """The description written by `to_dict` (e.g. an exported arch.json), every number
+        checked for its type and range before anything is built: a damaged or hostile file
+        is refused in one sentence, never allocated."""
         try:
+            if len(d["stages"]) > LIMITS["stages"]:
+                raise SpecError(f"{len(d['stages'])} stages are more than the "
+                                f"{LIMITS['stages']} allowed.")
             stages = tuple(
                 StageSpec(
-                    dim=int(s["dim"]),
+                    dim=_whole(s["dim"], f"stage {i} dim", 1, LIMITS["dim"]),
                     downsample=None if s.get("downsample") is None
-                    else DownsampleSpec(**s["downsample"]),
-                    blocks=tuple(BlockSpec.make(b["mixer"], b["mlp_hidden"], **b.get("options", {}))
-                                 for b in s["blocks"]),
+                    else DownsampleSpec(**_layer(s["downsample"], f"stage {i} downsample")),
+                    blocks=tuple(BlockSpec.make(b["mixer"], _whole(
+                        b["mlp_hidden"], f"stage {i} block {j} mlp_hidden", 1,
+                        LIMITS["mlp_hidden"]), **b.get("options", {}))
+                        for j, b in enumerate(_bounded(s["blocks"], f"stage {i} blocks",
+                                                       LIMITS["depth"]))),
                 )
-                for s in d["stages"]
+                for i, s in enumerate(d["stages"])
             )
-            return NetSpec(
-                stem=StemSpec(**d["stem"]),
+            size = d.get("img_size", (224, 224))
+            size = [size, size] if isinstance(size, int) else list(size)
+            spec = NetSpec(
+                stem=StemSpec(**_layer(d["stem"], "stem")),
                 stages=stages,
                 norm=d.get("norm", "layer"),
-                in_chans=int(d.get("in_chans", 3)),
-                num_classes=int(d.get("num_classes", 1000)),
-                img_size=tuple(d.get("img_size", (224, 224))),
-                skip_lam=float(d.get("skip_lam", 1.0)),
+                in_chans=_whole(d.get("in_chans", 3), "in_chans", 1, LIMITS["in_chans"]),
+                num_classes=_whole(d.get("num_classes", 1000), "num_classes", 1,
+                                   LIMITS["num_classes"]),
+                img_size=tuple(_whole(v, "img_size", 1, LIMITS["img_size"]) for v in size),
+                skip_lam=float(_number(d.get("skip_lam", 1.0), "skip_lam")),
                 meta=_freeze(d.get("meta", {})),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AttributeError) as e:
             raise SpecError(f"network description is incomplete or malformed ({e}); it needs "
                             f"'stem' and 'stages' with 'dim' and 'blocks'.") from None
+        weights = spec.weight_estimate()
+        if weights > LIMITS["weights"]:
+            raise SpecError(f"the network described would hold about {weights / 1e9:.1f} billion "
+                            f"weights, more than the {LIMITS['weights'] / 1e9:g} billion "
+                            f"allowed; the description is damaged or not meant for mlpnas.")
+        return spec
+
+    def weight_estimate(self) -> int:
+        """An upper estimate of the parameter count, from the widths alone (no tensors)."""
+        total = self.in_chans * self.stages[0].dim * self.stem.kernel ** 2
+        prev = self.stages[0].dim
+        for st in self.stages:
+            if st.downsample is not None:
+                total += prev * st.dim * max(st.downsample.kernel, 2) ** 2
+            for b in st.blocks:
+                total += 2 * st.dim * b.mlp_hidden + 8 * st.dim * st.dim
+            prev = st.dim
+        return total + prev * self.num_classes
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+# bounds of a network description read from a file: far above any real MLP backbone, far
+# below what would exhaust a machine
+LIMITS = {"stages": 16, "depth": 256, "dim": 16384, "mlp_hidden": 131072, "in_chans": 64,
+          "num_classes": 1_000_000, "img_size": 8192, "layer": 64, "weights": 4_000_000_000}
+
+
+def _whole(v, what: str, low: int, high: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SpecError(f"{what} must be a whole number, got {v!r}.")
+    if not low <= v <= high:
+        raise SpecError(f"{what}={v} is out of range; it must be from {low} to {high}.")
+    return v
+
+
+def _number(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SpecError(f"{what} must be a number, got {v!r}.")
+    return v
+
+
+def _bounded(items, what: str, high: int):
+    if not isinstance(items, (list, tuple)):
+        raise SpecError(f"{what} must be a list, got {type(items).__name__}.")
+    if len(items) > high:
+        raise SpecError(f"{what}: {len(items)} entries are more than the {high} allowed.")
+    return items
+
+
+def _layer(d: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A stem or downsample entry with whole-number sizes in range."""
+    out = dict(d)
+    for k in ("kernel", "stride", "padding"):
+        if k in out:
+            out[k] = _whole(out[k], f"{what} {k}", 0 if k == "padding" else 1, LIMITS["layer"])
+    return out
 
 
 def _pair(v) -> tuple[int, int]:

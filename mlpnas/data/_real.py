@@ -77,6 +77,9 @@ def image_folder(root: str, split: str, input_size, is_training: bool, cfg,
         raise UserError(f"dataset folder '{folder}' holds no images "
                         f"({', '.join(get_img_extensions())}); put one sub-folder of images "
                         f"per class in it.")
+    if classes_of is None and len(classes) < 2:
+        raise UserError(f"dataset folder '{folder}' holds one class ({', '.join(classes)}); a "
+                        f"classifier needs at least two class folders of images.")
     class_map = None
     if classes_of is not None:
         class_map = dict(classes_of.class_to_idx)

@@ -20,12 +20,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import UserError
+
 CLASSES = (
     "bar 45deg", "bar 135deg", "plus", "cross",
     "square at 0deg of disk", "square at 60deg of disk", "square at 120deg of disk",
     "square at 180deg of disk", "square at 240deg of disk", "square at 300deg of disk",
 )
 MEAN, STD = 0.5, 0.25
+MIN_SIZE = 8  # smaller images cannot hold two shapes apart
 VERSION = 2  # bump when the images a seed produces change (invalidates trained supernets)
 
 
@@ -95,8 +98,12 @@ def generate(n: int, seed: int, height: int = 32, width: int = 32,
              num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, 3, H, W), labels int64 (n,)); balanced classes, deterministic."""
     if not 2 <= num_classes <= len(CLASSES):
-        raise ValueError(f"the synthetic dataset has 2 to {len(CLASSES)} classes, "
-                         f"got {num_classes}.")
+        raise UserError(f"the synthetic dataset has 2 to {len(CLASSES)} classes, got "
+                        f"data.num_classes={num_classes}; choose a number in that range.")
+    if min(height, width) < MIN_SIZE:
+        raise UserError(f"the synthetic dataset draws its shapes on images of at least "
+                        f"{MIN_SIZE}x{MIN_SIZE}, but the space's input size is {height}x{width}; "
+                        f"use a space scale with larger inputs, or real data.")
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % num_classes
     rng.shuffle(labels)
@@ -112,7 +119,8 @@ class SyntheticShapes(Dataset):
     def __init__(self, n: int, seed: int, height: int = 32, width: int = 32,
                  num_classes: int = 10, in_chans: int = 3):
         if in_chans != 3:
-            raise ValueError("the synthetic dataset has 3 channels; use input_size [3, H, W].")
+            raise UserError(f"the synthetic dataset has 3 channels, but the space's input has "
+                            f"{in_chans}; use input_size [3, H, W] or real data.")
         images, labels = generate(n, seed, height, width, num_classes)
         self.images = torch.from_numpy(images)
         self.targets = torch.from_numpy(labels)

@@ -3,6 +3,8 @@ evaluator; budgets go through Optuna's constraint mechanism (`Trial.set_constrai
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -18,6 +20,13 @@ DIRECTIONS = {"accuracy": "maximize", "mflops": "minimize", "params_m": "minimiz
 BUDGETS = {"max_mflops": "mflops", "max_latency_ms": "latency_ms", "max_params_m": "params_m"}
 BUDGET_OPTION = {name: key for key, name in BUDGETS.items()}  # cost name -> search.<key>
 UNITS = {"mflops": "MFLOPs", "params_m": "M parameters", "latency_ms": "ms"}
+
+
+WORKER_ATTR = "mlpnas_worker"  # "host:pid" of the process evaluating a trial
+
+
+def worker_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def suggest_arch(trial: optuna.Trial, space: Space) -> Arch:
@@ -129,6 +138,7 @@ class Objective:
         self.cache_hits = 0
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
+        trial.set_user_attr(WORKER_ATTR, worker_tag())  # a dead local worker's trial is failed
         arch = suggest_arch(trial, self.space)
         t = time.perf_counter()
         costs = self.costs.costs(arch)

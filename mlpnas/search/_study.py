@@ -3,7 +3,10 @@ with a progress bar (shared by several workers through the storage)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -13,7 +16,7 @@ from optuna.trial import TrialState
 
 from ..errors import UserError
 from ..space import Arch
-from ._objective import DIRECTIONS, arch_params
+from ._objective import DIRECTIONS, WORKER_ATTR, arch_params
 
 SAMPLERS = ("nsga2", "tpe", "random")
 
@@ -72,6 +75,13 @@ def _short_reason(error: BaseException, url: str) -> str:
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats: a trial whose worker died is failed after a grace
     period and queued again, so no architecture is lost when a run is killed."""
+    parsed = _parsed_url(url)
+    if parsed is not None and parsed.drivername.startswith("sqlite") and parsed.database:
+        db = Path(parsed.database)
+        if db.is_file() and db.stat().st_size == 0:
+            raise UserError(f"the study file '{db}' is empty (0 bytes), so it holds no study "
+                            f"(this run's trials are not in it); restore it from a backup, or "
+                            f"move it away to start the search afresh.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
@@ -124,6 +134,10 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     if [d.name.lower() for d in study.directions] != directions:
         raise UserError(f"study '{name}' in this storage was created with other objectives; "
                         f"use the same search.objectives or another out_dir.")
+    if study.metric_names is None:  # optuna-dashboard and optuna.visualization show them
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))
     budgets = {k: float(v) for k, v in sorted((budgets or {}).items())}
     for attr, value, option in (("objectives", objectives, "search.objectives"),
                                 ("budgets", budgets, "budgets (search.max_*)")):
@@ -137,6 +151,33 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     return study
 
 
+def _dead_here(tag: str | None) -> bool:
+    """Whether `tag` names a process of this machine that no longer runs."""
+    host, _, pid = (tag or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def fail_dead_trials(study: optuna.Study) -> int:
+    """Mark FAIL the RUNNING trials whose worker ran on this machine and has died (killed,
+    crashed), without waiting for Optuna's heartbeat grace period to pass; returns how many.
+    A worker on another machine is left to the heartbeat."""
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _dead_here(t.user_attrs.get(WORKER_ATTR)):
+            with contextlib.suppress(Exception):  # finished meanwhile by a live worker
+                study.tell(t.number, state=TrialState.FAIL)
+                n += 1
+    return n
+
+
 def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> int:
     """Enqueue hand-designed architectures (e.g. all-cycle, all-shift) once per study.
 
@@ -144,6 +185,7 @@ def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> int:
     waiting; so one whose trials all failed (the run was interrupted while evaluating it:
     Optuna marks that trial FAIL) is queued again and evaluated when the study resumes.
     Returns the number enqueued."""
+    fail_dead_trials(study)
     trials = study.get_trials(deepcopy=False)
     alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     added = 0
@@ -204,7 +246,7 @@ def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress
             best = best_feasible(study)
             if best is not None:
                 extra = f" {costs_label(best[1])}" if costs_label else ""
-                bar.set_postfix_str(f"best {best[0]:.3f}{extra}")
+                bar.set_postfix_str(f"best {best[0]:.3f}{extra}", refresh=False)
             bar.refresh()
         if now >= n_trials:
             study.stop()

@@ -261,10 +261,10 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
             for k, v in losses.items():
                 sums[k] += v
             sums["n"] += 1
-            if bar is not None:
-                bar.update(1)
+            if bar is not None:  # one redraw per step: the postfix rides on the update
                 bar.set_postfix(loss=f"{sums[first] / sums['n']:.3f}",
-                                lr=f"{opt.param_groups[0]['lr']:.2e}")
+                                lr=f"{opt.param_groups[0]['lr']:.2e}", refresh=False)
+                bar.update(1)
             if step % spe == 0:
                 break
             if dist.main and step % int(recipe["checkpoint_every"]) == 0:

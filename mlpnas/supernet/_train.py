@@ -258,10 +258,14 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
     out = Path(out_dir)
     if dist.main and result.steps >= int(recipe["epochs"]) * (len(data.train)
                                                               // int(recipe["batch_size"])):
-        (out / "supernet.json").write_text(json.dumps(
-            {"space": space.name, "scale": space.scale, "num_classes": data.num_classes,
-             "steps": result.steps, "epochs": int(recipe["epochs"]),
-             "final": result.metrics[-1] if result.metrics else None}, indent=1) + "\n")
+        text = json.dumps({"space": space.name, "scale": space.scale,
+                           "num_classes": data.num_classes, "steps": result.steps,
+                           "epochs": int(recipe["epochs"]),
+                           "final": result.metrics[-1] if result.metrics else None},
+                          indent=1) + "\n"
+        path = out / "supernet.json"
+        if not path.is_file() or path.read_text() != text:  # a reused one is only read
+            path.write_text(text)
     return result
 
 

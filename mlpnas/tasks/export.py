@@ -16,7 +16,7 @@ def run_context(run_dir: Path):
     """The search run's own configuration, space, data and results."""
     from ..data import build_data
     from ..plots import load_results
-    from ._common import space_from_cfg
+    from ._common import run_folder_path, space_from_cfg
 
     results = load_results(run_dir)
     cfg_file = run_dir / "config.yaml"
@@ -24,8 +24,14 @@ def run_context(run_dir: Path):
         raise UserError(f"'{run_dir}' has no config.yaml; it was not written by `mlpnas "
                         f"search`.")
     run_cfg = OmegaConf.load(cfg_file)
+    for key in ("supernet_dir", "cache_dir"):
+        if run_cfg.get(key):
+            run_cfg[key] = str(run_folder_path(run_dir, str(run_cfg[key])))
     space = space_from_cfg(run_cfg)
-    data = build_data(plain(run_cfg.data), space.input_size, seed=int(run_cfg.seed))
+    data_cfg = plain(run_cfg.data)  # as recorded: the supernet's fingerprint holds it so
+    if data_cfg.get("root"):       # a relative dataset folder, found from anywhere
+        data_cfg["root"] = str(run_folder_path(run_dir, str(data_cfg["root"])))
+    data = build_data(data_cfg, space.input_size, seed=int(run_cfg.seed))
     return run_cfg, space, data, results
 
 

@@ -9,7 +9,16 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from ._common import config_recorded, device_of, file_lock, out_path, plain, space_from_cfg
+from ._common import (
+    config_recorded,
+    device_of,
+    file_lock,
+    held_alone,
+    out_path,
+    plain,
+    space_from_cfg,
+    supernet_lock,
+)
 
 
 def _say(msg: str) -> None:
@@ -17,6 +26,16 @@ def _say(msg: str) -> None:
 
 
 def run(cfg: DictConfig):
+    out, worker = out_path(cfg), int(cfg.search.get("worker", 0))
+    # two workers with one number would propose the same architectures: refuse the second
+    # (on this machine; workers on other machines sharing a database URL are not seen)
+    with held_alone(out.parent / f".{out.name}.worker{worker}.lock",
+                    f"a worker with search.worker={worker} is already running on '{out}'; "
+                    f"give this one another number, e.g. search.worker={worker + 1}."):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig):
     from ..cost import CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import (
@@ -91,7 +110,7 @@ def run(cfg: DictConfig):
         from ..supernet import SubnetEvaluator, train_supernet
 
         t = time.perf_counter()
-        with file_lock(supernet_dir.parent / f".{supernet_dir.name}.lock"):
+        with supernet_lock(supernet_dir):
             trained = train_supernet(space, data, plain(cfg.train), supernet_dir, seed=seed,
                                      device=device, amp=amp, threads=threads,
                                      data_cfg=plain(cfg.data), progress=bool(cfg.progress),

@@ -1,0 +1,185 @@
+"""The options a verb knows, read from its configuration files (no Hydra, no torch), so that
+a misspelt option is one sentence naming the nearest known one instead of being silently
+added (`+search.n_trial=5`) or refused by Hydra in several lines.
+
+Known options of a verb: the keys of `conf/<verb>.yaml`, plus, for every configuration group
+it selects (`data`, `train`, `hardware`, `search`, `space`, `rank`, ...), the keys of the
+chosen option's file, plus whatever an `+experiment=` file sets. Group selections come
+from the verb's defaults list, the command line and the experiment's overrides.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _flat(node: Any, prefix: str = "") -> set[str]:
+    """Every dotted key of a nested mapping (the mappings themselves included)."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "defaults":
+                continue
+            key = f"{prefix}{k}"
+            out.add(key)
+            out |= _flat(v, f"{key}.")
+    return out
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def groups(conf_dir: Path) -> set[str]:
+    """Configuration groups: the folders of conf/ (hydra's own excluded)."""
+    return {p.name for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra"}
+
+
+def _selections(conf: dict) -> dict[str, str]:
+    """{group: option} of a defaults list (plain `- group: option` and `override /group:`)."""
+    out = {}
+    for entry in conf.get("defaults") or []:
+        if isinstance(entry, dict):
+            for k, v in entry.items():
+                name = str(k).replace("override ", "").strip().lstrip("/")
+                if name != "hydra" and not name.startswith("hydra/") and isinstance(v, str):
+                    out[name] = v
+    return out
+
+
+def known_options(conf_dir: Path, verb: str, overrides: Iterable[str]) -> set[str]:
+    conf = _load(conf_dir / f"{verb}.yaml")
+    known = {k for k in _flat(conf) if not k.startswith("hydra")}
+    chosen = _selections(conf)
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        key = key.lstrip("+~")
+        if sep and key in groups(conf_dir) and "/" not in value:
+            chosen[key] = value
+    experiment = chosen.pop("experiment", None)
+    if experiment:
+        exp = _load(conf_dir / "experiment" / f"{experiment}.yaml")
+        for group, option in _selections(exp).items():
+            chosen[group] = option
+        known |= _flat(exp)
+    for group, option in chosen.items():
+        known.add(group)
+        known |= _flat(_load(conf_dir / group / f"{option}.yaml"), f"{group}.")
+    return known
+
+
+def unknown_option(conf_dir: Path, verb: str, overrides: list[str]) -> str | None:
+    """A sentence about the first override that names no known option, or None. Groups
+    (`+space=NAME`, `data=NAME`, `+experiment=NAME`) and Hydra's own options pass."""
+    known = None
+    grp = groups(conf_dir)
+    for o in overrides:
+        raw, sep, _ = o.partition("=")
+        if not sep or raw.startswith("-"):
+            continue
+        key = raw.lstrip("+~")
+        if key in grp or key.split(".")[0] == "hydra" or key.split("/")[0] in grp:
+            continue
+        if known is None:
+            known = known_options(conf_dir, verb, overrides)
+        if key in known:
+            if raw.startswith("+") and not raw.startswith("++"):
+                return (f"'{raw}' adds an option that already exists; set it without '+': "
+                        f"{key}={o.partition('=')[2]}.")
+            continue
+        near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = (f"did you mean {near[0]}?" if near else
+                f"`mlpnas {verb} --help` lists the options.")
+        return f"unknown option '{key}' for mlpnas {verb}; {hint}"
+    return None
+
+
+# -- values ------------------------------------------------------------------------------------
+# (dotted key, kind, lower bound, upper bound); kind: int (a whole number), num (any number);
+# the bounds are inclusive; `None` passes where the key is listed in NULLABLE
+RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
+    ("seed", "int", None, None),
+    ("img_size", "int", 8, 8192),
+    ("search.n_trials", "int", 1, None),
+    ("search.population_size", "int", 2, None),
+    ("search.eval_batch_size", "int", 1, None),
+    ("search.eval_limit", "int", 1, None),
+    ("search.recal_batches", "int", 0, None),
+    ("search.worker", "int", 0, None),
+    ("train.epochs", "int", 1, None),
+    ("train.batch_size", "int", 1, None),
+    ("train.eval_batch_size", "int", 1, None),
+    ("train.eval_limit", "int", 1, None),
+    ("train.recal_batches", "int", 0, None),
+    ("train.checkpoint_every", "int", 1, None),
+    ("train.sandwich_random", "int", 0, None),
+    ("train.num_workers", "int", 0, None),
+    ("train.lr", "num", 1e-12, None),
+    ("train.min_lr", "num", 0, None),
+    ("train.weight_decay", "num", 0, None),
+    ("train.warmup_epochs", "num", 0, None),
+    ("train.label_smoothing", "num", 0, 0.999),
+    ("train.mixup", "num", 0, None),
+    ("train.cutmix", "num", 0, None),
+    ("train.grad_clip", "num", 0, None),
+    ("train.drop_path", "num", 0, 0.999),
+    ("train.kd_temperature", "num", 1e-6, None),
+    ("hardware.threads", "int", 1, None),
+    ("hardware.latency.batch_size", "int", 1, None),
+    ("hardware.latency.warmup", "int", 0, None),
+    ("hardware.latency.repeats", "int", 1, None),
+    ("hardware.latency.rounds", "int", 1, None),
+    ("data.num_classes", "int", 2, None),
+    ("data.train_size", "int", 1, None),
+    ("data.holdout_size", "int", 1, None),
+    ("data.val_size", "int", 1, None),
+    ("data.seed", "int", None, None),
+    ("data.holdout_fraction", "num", 0.001, 0.999),
+)
+NULLABLE = {"img_size", "search.eval_limit", "train.eval_limit", "hardware.threads"}
+
+
+def _get(cfg: dict, key: str):
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def bad_value(cfg: dict) -> str | None:
+    """A sentence about the first setting of `cfg` (a plain nested dict) that breaks its
+    rule, or None."""
+    for key, kind, low, high in RULES:
+        value = _get(cfg, key)
+        if value is _MISSING or (value is None and key in NULLABLE):
+            continue
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        is_num = is_int or (isinstance(value, float) and value == value)  # NaN is not
+        if kind == "int" and not is_int:
+            return f"{key}={value!r} is not a whole number; give one, e.g. {key}={int(low or 0)}."
+        if not is_num:
+            return f"{key}={value!r} is not a number; give one, e.g. {key}={low or 0:g}."
+        if (low is not None and value < low) or (high is not None and value > high):
+            if high is None:
+                what = f"of at least {low:g}" if low not in (1e-12, 1e-6) else "above 0"
+            elif low is None:
+                what = f"at most {high:g}"
+            else:
+                what = f"from {low:g} to {high:g}"
+            noun = "a whole number" if kind == "int" else "a number"
+            return f"{key}={value!r} is out of range; give {noun} {what}."
+    return None
