@@ -65,11 +65,15 @@ def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, ca
     jobs = [json.loads(x) for x in next((run_dir / "rank").glob("standalone-*"))
             .joinpath(LOG).read_text().splitlines()]
     assert len(jobs) == 12 and len({(j["arch"], j["seed"]) for j in jobs}) == 12
+    summary = (run_dir / "summary.txt").read_text()
+    assert summary.count("== supernet ranking (mlpnas rank) ==") == 1
+    assert f"{report['kendall_tau']:.3f}" in summary
     # a third call trains nothing and writes the same statistics
     again = rank(run_dir)
     assert again["kendall_tau"] == report["kendall_tau"]
     assert len((next((run_dir / "rank").glob("standalone-*")) / LOG).read_text()
                .splitlines()) == 12
+    assert (run_dir / "summary.txt").read_text().count("supernet ranking") == 1
 
 
 def test_another_plan_in_the_same_folder_is_refused(run_dir):

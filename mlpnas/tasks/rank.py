@@ -266,5 +266,22 @@ def run(cfg: DictConfig):
     draw_ranking(ranking_info(out), out / RANKING_PNG)
     lines = summary_lines(stats, budget_text, recipe_text)
     lines.append(f"files: {out / RANKING_CSV}, {RANKING_JSON}, {RANKING_PNG}")
+    if out.resolve() == run_dir.resolve():
+        _cite_in_summary(run_dir, lines)
     _say("\n".join(lines))
     return report
+
+
+RANKING_HEADER = "== supernet ranking (mlpnas rank) =="
+
+
+def _cite_in_summary(run_dir: Path, lines: list[str]) -> None:
+    """Put the ranking table at the end of the run's summary.txt (replacing an earlier one),
+    so that the search summary says how far its accuracy axis can be trusted."""
+    from .._io import write_text_atomic
+
+    path = run_dir / "summary.txt"
+    if not path.is_file():
+        return
+    text = path.read_text().split(RANKING_HEADER)[0].rstrip("\n")
+    write_text_atomic(path, "\n".join([text, "", RANKING_HEADER, *lines]) + "\n")
