@@ -174,10 +174,68 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("budget_suffix", suffix)
 
 
+def _print(text: str) -> None:
+    """Print help text; a reader that stops early (`| head`) is no error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _yaml_blocks(text: str, skip: tuple[str, ...] = ("defaults", "hydra")) -> list[str]:
+    """The lines of a configuration file without its top-level `skip` blocks (comments kept,
+    since they explain the options)."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        top = line[:1] not in (" ", "#", "") and ":" in line
+        if top:
+            skipping = line.split(":")[0].strip() in skip
+        if not skipping and not line.startswith("# @package"):
+            out.append(line)
+    while out and not out[0].strip():
+        out.pop(0)
+    return out
+
+
+def verb_help(verb: str) -> str:
+    """`mlpnas <verb> --help` from the configuration files alone (no Hydra, no torch: it
+    answers at once): the verb's description, its option groups with their choices, and
+    every option with its default and the comment that explains it."""
+    import yaml
+
+    raw = (CONF_DIR / f"{verb}.yaml").read_text()
+    conf = yaml.safe_load(raw) or {}
+    header = (((conf.get("hydra") or {}).get("help") or {}).get("header") or "").strip()
+    chosen = {}
+    for entry in conf.get("defaults") or []:
+        if isinstance(entry, dict):
+            for k, v in entry.items():
+                if "hydra" not in str(k) and isinstance(v, str):
+                    chosen[str(k)] = v
+    groups = list(chosen) + (["space", "experiment"] if verb in NEEDS_SPACE else [])
+    lines = [header or f"mlpnas {verb}", "", "== Option groups (group=option; default marked *) =="]
+    for g in groups:
+        options = sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
+        marked = [f"{o}*" if chosen.get(g) == o else o for o in options]
+        plus = "+" if g not in chosen else ""
+        lines.append(f"{plus}{g}: {', '.join(marked)}")
+    lines += ["", "== Options and their defaults =="]
+    for g, option in chosen.items():
+        body = _yaml_blocks((CONF_DIR / g / f"{option}.yaml").read_text())
+        lines += [f"{g}:  # {g}={option}", *(f"  {b}" if b else b for b in body)]
+    lines += _yaml_blocks(raw)
+    lines += ["", "Options are Hydra overrides: key=value changes a value, group=option picks a "
+                  "group's option,", "+group=option adds an optional group (e.g. "
+                  "+space=cycle_vs_shift); `--cfg job` prints the composed configuration."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage())
+        _print(_usage())
         return
     verb, overrides = argv[0], argv[1:]
     if verb not in VERBS:
@@ -186,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(verb, f"configuration folder not found at {CONF_DIR}; this installation of "
                     f"mlpnas is incomplete: reinstall it with `pip install mlpnas` (or "
                     f"`pip install -e .` from its source checkout).")
+    if any(o in ("--help", "-h") for o in overrides):
+        _print(verb_help(verb))
+        return
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
     _check_data_option(verb, overrides)

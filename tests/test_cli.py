@@ -61,3 +61,18 @@ def test_train_refuses_a_supernet_of_another_space_without_touching_it(tmp_path)
     assert "use another out_dir" in r.stderr
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
+
+
+def test_verb_help_lists_groups_and_explained_options_without_torch():
+    code = ("import sys; from mlpnas.cli import main; main(['search', '--help']); "
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("mlpnas search +space=NAME: find the accuracy / cost Pareto front")
+    assert "data: cifar10, cifar100, imagefolder, synthetic*" in out
+    assert "+space: all_mixers, custom, cycle_vs_shift, tiny" in out
+    assert "  sampling: sandwich    # sandwich (largest + smallest + random" in out
+    assert "n_trials: 100             # complete trials in the study" in out
+    assert "hydra:" not in out and "defaults:" not in out
+    assert out.strip().endswith("no torch")
