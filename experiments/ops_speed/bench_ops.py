@@ -26,6 +26,7 @@ from mlpnas.mixers import CycleFC, ShiftMixer, axial_shift
 from mlpnas.mixers.reference import axial_shift_roll, cycle_offsets, cyclefc_deform
 
 SHAPES = [(56, 56, 64), (28, 28, 128), (14, 14, 320), (7, 7, 512)]
+TOY_SHAPES = [(8, 8, 16), (4, 4, 32)]  # --shapes toy: the same code paths in seconds
 TARGETS = {
     "deform_over_cyclefc": (">=", 10.0),
     "cyclefc_over_linear": ("<=", 2.0),
@@ -78,16 +79,17 @@ def make_ops(B, H, W, C, device, dtype, shift_size=5, kernel=3):
         "shift_mixer": fb(mixer, x_cl, g_cl),
         "shift_roll": fb(lambda t: axial_shift_roll(t, shift_size, 3), x_cf, g_cf),
     }
-    deform_ok = not (device == "cuda" and dtype == torch.bfloat16)
-    if deform_ok:  # torchvision's deform_conv2d has no bf16 kernel
+    deform_ok = dtype != torch.bfloat16
+    if deform_ok:  # torchvision's deform_conv2d has no bf16 kernel (CPU or CUDA)
         ops["cyclefc_deform"] = fb(lambda t: cyclefc_deform(t, weight, bias, offsets), x_cf, g_cf)
     return ops
 
 
-def bench(device: str, dtype: torch.dtype, repeats: int, warmup: int, deform_repeats: int):
+def bench(device: str, dtype: torch.dtype, repeats: int, warmup: int, deform_repeats: int,
+          shapes=SHAPES):
     timer = Timer(device)
     rows = []
-    for H, W, C in SHAPES:
+    for H, W, C in shapes:
         ops = make_ops(8, H, W, C, device, dtype)
         times = {k: [] for k in ops}
         for fn in ops.values():
@@ -155,10 +157,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--deform-repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--shapes", default="b1", choices=["b1", "toy"],
+                    help="b1: CycleMLP-B1 stage shapes; toy: tiny ones (dry runs)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args()
     dtype = torch.float32 if args.dtype == "fp32" else torch.bfloat16
-    rows = bench(args.device, dtype, args.repeats, args.warmup, args.deform_repeats)
+    rows = bench(args.device, dtype, args.repeats, args.warmup, args.deform_repeats,
+                 SHAPES if args.shapes == "b1" else TOY_SHAPES)
     met = {}
     for key, (op, target) in TARGETS.items():
         vals = [r[key] for r in rows if key in r]

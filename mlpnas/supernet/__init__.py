@@ -26,6 +26,7 @@ __all__ = [
 
 from ._eval import (  # noqa: E402
     SubnetEvaluator,
+    autocast,
     evaluate,
     has_batchnorm,
     recalibrate_bn,
@@ -49,6 +50,7 @@ __all__ += [
     "DistEnv",
     "SubnetEvaluator",
     "TrainResult",
+    "autocast",
     "describe_mismatch",
     "evaluate",
     "fingerprint",
