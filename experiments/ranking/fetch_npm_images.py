@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--train-per-class", type=int, default=None,
                     help="images per class in train (default: all that val leaves)")
     ap.add_argument("--val-per-class", type=int, default=200)
+    ap.add_argument("--test-per-class", type=int, default=0,
+                    help="also write this many further images per class to OUT/test (none "
+                         "of them in train or val); train and val stay as without it")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
@@ -92,10 +95,14 @@ def main() -> None:
         order = rng.permutation(len(images))
         n_val = args.val_per_class
         n_train = len(images) - n_val if args.train_per_class is None else args.train_per_class
-        if n_val + n_train > len(images):
+        n_test = args.test_per_class
+        if n_val + n_train + n_test > len(images):
             sys.exit(f"class {name} has {len(images)} images, fewer than "
-                     f"{n_val} + {n_train}; ask for fewer.")
-        for split, idx in (("val", order[:n_val]), ("train", order[n_val:n_val + n_train])):
+                     f"{n_val} + {n_train} + {n_test}; ask for fewer.")
+        splits = [("val", order[:n_val]), ("train", order[n_val:n_val + n_train])]
+        if n_test:
+            splits.append(("test", order[n_val + n_train:n_val + n_train + n_test]))
+        for split, idx in splits:
             folder = args.out / split / f"{label}_{name}"
             folder.mkdir(parents=True, exist_ok=True)
             for i in idx:
@@ -105,11 +112,12 @@ def main() -> None:
             counts[f"{split}/{label}_{name}"] = len(idx)
     record = {"package": args.package, "version": info["version"], "seed": args.seed,
               "val_per_class": args.val_per_class, "train_per_class": args.train_per_class,
-              "counts": counts}
+              "test_per_class": args.test_per_class, "counts": counts}
     (args.out / "source.json").write_text(json.dumps(record, indent=1) + "\n")
-    total = {s: sum(v for k, v in counts.items() if k.startswith(s)) for s in ("train", "val")}
-    print(f"wrote {total['train']} train and {total['val']} val images of {args.package} "
-          f"{info['version']} to {args.out}")
+    total = {s: sum(v for k, v in counts.items() if k.startswith(s))
+             for s in ("train", "val", "test")}
+    print(f"wrote {total['train']} train, {total['val']} val and {total['test']} test images "
+          f"of {args.package} {info['version']} to {args.out}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ class RetrainJob:
     find_unused = False
 
     def __init__(self, model: MlpBackbone, data: DataSplits, recipe: dict, dev: torch.device,
-                 amp: str | None):
+                 amp: str | None, eval_last_only: bool = False):
         self.module, self.data, self.recipe, self.dev, self.amp = model, data, recipe, dev, amp
         self.losses = _Losses(recipe, data.num_classes)
+        self.eval_last_only = eval_last_only
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
         if self.losses.mixup is not None:
@@ -44,15 +45,18 @@ class RetrainJob:
         loss.backward()
         return {"loss": float(loss.detach())}
 
-    def epoch_end(self, optimizer) -> dict[str, float]:
+    def epoch_end(self, optimizer, last: bool) -> dict[str, float]:
         r = self.recipe
+        if self.eval_last_only and not last:
+            return {"val_acc": float("nan")}
         return {"val_acc": evaluate(self.module, self.data.val, int(r.get("eval_batch_size", 256)),
                                     self.dev, r.get("eval_limit"), int(r.get("num_workers", 0)),
                                     self.amp)}
 
     @staticmethod
     def describe(row) -> str:
-        return f"loss {row['loss']:.3f}, val acc {row['val_acc']:.3f}"
+        acc = row["val_acc"]
+        return f"loss {row['loss']:.3f}" + ("" if acc != acc else f", val acc {acc:.3f}")
 
 
 def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: dict, seed: int) -> dict:
@@ -73,9 +77,11 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
             init: str = "scratch", seed: int = 0, device: str = "cpu", amp: str | None = None,
             threads: int | None = None, data_cfg: dict | None = None, progress: bool = True,
             log: Callable[[str], None] = print,
-            stop_after_steps: int | None = None) -> TrainResult:
+            stop_after_steps: int | None = None, eval_last_only: bool = False) -> TrainResult:
     """Train the exported architecture at `path` on `data` into `out_dir`; at the end the
-    trained model is exported to `out_dir/model` (arch file, weights, model card)."""
+    trained model is exported to `out_dir/model` (arch file, weights, model card).
+    `eval_last_only` evaluates on the validation split after the last epoch only (the
+    others' val_acc is NaN): a ranking study needs the final accuracy alone."""
     if init not in INITS:
         raise UserError(f"retrain.init must be one of {', '.join(INITS)}, got '{init}'.")
     record = read_arch_file(path)
@@ -93,7 +99,7 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
         model = MlpBackbone(NetSpec.from_dict(record["netspec"]),
                             drop_path_rate=float(recipe.get("drop_path", 0.0)))
     model = model.to(dev).train()
-    job = RetrainJob(model, data, recipe, dev, amp)
+    job = RetrainJob(model, data, recipe, dev, amp, eval_last_only)
     fp = _fingerprint(record, init, dict(data_cfg or {"name": data.name}), recipe, seed)
     result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, _mismatch,
                           progress, log, stop_after_steps, "out_dir", what="retraining run")

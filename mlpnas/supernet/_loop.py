@@ -80,7 +80,7 @@ class Job(Protocol):
     def train_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                    step: int) -> dict[str, float]: ...
 
-    def epoch_end(self, optimizer: torch.optim.Optimizer) -> dict[str, float]: ...
+    def epoch_end(self, optimizer: torch.optim.Optimizer, last: bool) -> dict[str, float]: ...
 
     def describe(self, row: dict[str, Any]) -> str: ...
 
@@ -278,7 +278,7 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
         # -- epoch end ----------------------------------------------------------------------
         row = {"epoch": epoch + 1, "step": step, "lr": float(opt.param_groups[0]["lr"])}
         row.update({k: sums[k] / max(sums["n"], 1) for k in job.loss_names})
-        row.update(job.epoch_end(opt))
+        row.update(job.epoch_end(opt, epoch + 1 == epochs))
         metrics.append(row)
         sums = dict.fromkeys(job.loss_names, 0.0) | {"n": 0}
         if dist.main:

@@ -216,7 +216,7 @@ class SupernetJob:
                                      self.amp, self.teacher)
         return {"loss_largest": first, "loss_others": rest}
 
-    def epoch_end(self, optimizer) -> dict[str, float]:
+    def epoch_end(self, optimizer, last: bool) -> dict[str, float]:
         r = self.recipe
         if r["sort_channels"]:
             self.module.sort_channels(optimizer)
