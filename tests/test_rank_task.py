@@ -42,10 +42,10 @@ def rank(run_dir, *overrides):
 
 
 def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, capsys):
-    report = rank(run_dir, "rank.max_jobs=5")
+    report = rank(run_dir, "rank.max_jobs=5", "rank.max_mflops=0.1")
     assert report is None  # 7 of 12 jobs left: no report yet
     assert "5 job(s) trained in this call, 7 left" in capsys.readouterr().out
-    report = rank(run_dir)
+    report = rank(run_dir, "rank.max_mflops=0.1")
     out = capsys.readouterr().out
     for key in ("n_archs", "seeds", "kendall_tau", "kendall_tau_ci", "seed_ceiling_tau",
                 "mflops_tau", "params_tau", "regret", "precision_at_10", "precision_at_30",
@@ -57,6 +57,11 @@ def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, ca
     assert saved["kendall_tau"] == report["kendall_tau"]
     table = pd.read_csv(run_dir / "ranking.csv")
     assert len(table) == 6 and {"seed0", "seed1", "supernet_acc", "source"} <= set(table)
+    # the regret's budget marks what is feasible for the pick; it does not restrict the picks
+    assert (table["feasible"] == (table["mflops"] <= 0.1)).all()
+    assert report["budgets"] == {"mflops": 0.1}
+    plan = json.loads((run_dir / "rank" / "plan.json").read_text())
+    assert plan["request"]["budgets"] == {}
     # the search's own scores are what the supernet gives again (same recalibration)
     searched = table.dropna(subset=["search_acc"])
     assert len(searched) and (searched["search_acc"] == searched["supernet_acc"]).all()
@@ -69,7 +74,7 @@ def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, ca
     assert summary.count("== supernet ranking (mlpnas rank) ==") == 1
     assert f"{report['kendall_tau']:.3f}" in summary
     # a third call trains nothing and writes the same statistics
-    again = rank(run_dir)
+    again = rank(run_dir, "rank.max_mflops=0.1")
     assert again["kendall_tau"] == report["kendall_tau"]
     assert len((next((run_dir / "rank").glob("standalone-*")) / LOG).read_text()
                .splitlines()) == 12

@@ -77,12 +77,15 @@ def jobs_root(work: Path, recipe: dict, data_cfg: dict) -> Path:
     return root
 
 
-def _budgets(results, rc: dict) -> dict[str, float]:
-    budgets = {k: float(v) for k, v in results.run.get("budgets", {}).items()}
+def _budgets(results, rc: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """(the search's own budgets, which the picked architectures meet; the budgets of the
+    regret: the search's, with the rank.max_* overrides)."""
+    searched = {k: float(v) for k, v in results.run.get("budgets", {}).items()}
+    regret = dict(searched)
     for key, name in BUDGET_OVERRIDES.items():
         if rc.get(key) is not None:
-            budgets[name] = float(rc[key])
-    return budgets
+            regret[name] = float(rc[key])
+    return searched, regret
 
 
 def _plan(work: Path, request: dict, make) -> list[dict]:
@@ -157,20 +160,23 @@ def run(cfg: DictConfig):
     work.mkdir(parents=True, exist_ok=True)
 
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
-    budgets = _budgets(results, rc)
+    searched, budgets = _budgets(results, rc)
     if "latency_ms" in budgets:
         setting = LatencySetting.from_cfg(run_cfg.hardware)
         costs = CostModel(costs.flops, latency_table(space, data.num_classes, setting,
                                                      run_cfg.cache_dir))
 
-    def within(arch) -> bool:
+    def within(arch, limits=budgets) -> bool:
         c = costs.costs(arch)
-        return all(c[k] <= v for k, v in budgets.items())
+        return all(c[k] <= v for k, v in limits.items())
+
+    def feasible(arch) -> bool:  # for the search that ran: what random picks must meet
+        return within(arch, searched)
 
     cost_name = next(o for o in results.objectives if o != "accuracy")
     request = {"n_archs": rc["n_archs"], "archs": rc.get("archs"),
                "random_fraction": rc["random_fraction"], "pick_seed": rc["pick_seed"],
-               "budgets": budgets}
+               "budgets": searched}
 
     def make_plan() -> list[dict]:
         if rc.get("archs") is not None:
@@ -179,7 +185,7 @@ def run(cfg: DictConfig):
             main = results.trials[results.trials["sampler"] == results.sampler]
             main = main[main[cost_name].notna()]
             picked = pick_archs(main, space, rc["n_archs"], rc["random_fraction"], cost_name,
-                                within, seed=int(rc["pick_seed"]))
+                                feasible, seed=int(rc["pick_seed"]))
         return [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
                 for k, src in picked]
 
