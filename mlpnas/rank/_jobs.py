@@ -132,10 +132,14 @@ def run_jobs(jobs: Sequence[Job], root: Path, train: Callable[[Job, Path], dict[
                 _append_log(root, {k: record[k] for k in ("arch", "seed", "worker", "host",
                                                           "pid", "seconds")})
                 ran += 1
-        if busy and not wait:
-            return JobsDone(ran, sum(read_result(root, j) is None for j in order))
-        if busy:
-            if not waited:
-                log(f"waiting for {busy} job(s) other workers are training")
-                waited = True
-            time.sleep(poll_s)
+        if not busy:
+            continue  # every pending job was tried: look again at what is left
+        left = sum(read_result(root, j) is None for j in order)
+        if not wait or not left:
+            if not wait:
+                return JobsDone(ran, left)
+            continue
+        if not waited:
+            log(f"waiting for the {left} job(s) other workers are training")
+            waited = True
+        time.sleep(poll_s)
