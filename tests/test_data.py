@@ -180,3 +180,19 @@ def test_a_crafted_cifar_batch_is_refused_and_runs_nothing(tmp_path):
                                         "objects"):
         build_data({"name": "cifar10", "root": str(root)}, (3, 32, 32))
     assert not marker.exists()
+
+
+def test_relational_variant_draws_direction_classes_only():
+    from mlpnas.data.synthetic import generate
+
+    a, la = generate(64, 3, 32, 32, 16, "relational")
+    b, lb = generate(64, 3, 32, 32, 16, "relational")
+    assert np.array_equal(a, b) and np.array_equal(la, lb)  # deterministic
+    assert sorted(np.bincount(la, minlength=16).tolist()) == [4] * 16  # balanced
+    d = build_data({"name": "synthetic", "variant": "relational", "num_classes": 16,
+                    "train_size": 32, "holdout_size": 16, "val_size": 16}, (3, 32, 32))
+    assert d.num_classes == 16 and d.train.classes[4] == "square at 90deg of disk"
+    with pytest.raises(UserError, match="has 2 to 16 classes, got data.num_classes=17"):
+        generate(8, 0, 32, 32, 17, "relational")
+    with pytest.raises(UserError, match="unknown synthetic variant 'swirl'"):
+        generate(8, 0, 32, 32, 10, "swirl")

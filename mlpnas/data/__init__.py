@@ -43,12 +43,14 @@ def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0)
     if name == "synthetic":
         n_cls = int(cfg.get("num_classes", 10))
         base = int(cfg.get("seed", 0)) * 1000 + 7919
-        return DataSplits(
-            name,
-            SyntheticShapes(int(cfg.get("train_size", 20000)), base + 1, h, w, n_cls, c),
-            SyntheticShapes(int(cfg.get("holdout_size", 2000)), base + 2, h, w, n_cls, c),
-            SyntheticShapes(int(cfg.get("val_size", 2000)), base + 3, h, w, n_cls, c),
-            n_cls)
+        variant = str(cfg.get("variant", "shapes"))
+
+        def split(size_key: str, default: int, offset: int) -> SyntheticShapes:
+            return SyntheticShapes(int(cfg.get(size_key, default)), base + offset, h, w, n_cls,
+                                   c, variant)
+
+        return DataSplits(name, split("train_size", 20000, 1), split("holdout_size", 2000, 2),
+                          split("val_size", 2000, 3), n_cls)
     from . import _real
 
     frac = float(cfg.get("holdout_fraction", 0.1))

@@ -94,11 +94,54 @@ def render(label: int, rng: np.random.Generator, height: int, width: int) -> np.
     return np.clip(img, 0.0, 1.0)
 
 
+def render_relational(label: int, n_classes: int, rng: np.random.Generator, height: int,
+                      width: int) -> np.ndarray:
+    """One (3, H, W) image of the `relational` variant: a small square in direction
+    `label * 360 / n_classes` degrees (+- a third of the sector) from a disk, at a distance
+    drawn from 12% to 50% of the image, among three distractor dots. Near pairs are told apart
+    by a small receptive field, far ones only by mixing tokens across the map, so accuracy
+    grows with how far an architecture's blocks reach, without the sudden plateau exit of
+    the default data."""
+    s = min(height, width) / 32.0
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    bg = rng.uniform(0.0, 0.35, size=3)
+    img = np.broadcast_to(bg[:, None, None], (3, height, width)).copy()
+
+    def paint(mask):
+        img[:, mask] = rng.uniform(0.55, 1.0, size=3)[:, None]
+
+    sector = 2 * np.pi / n_classes
+    angle = label * sector + rng.uniform(-sector / 3, sector / 3)
+    r, a = rng.uniform(2.6, 3.4) * s, rng.uniform(1.2, 1.8) * s
+    dist = rng.uniform(0.12, 0.5) * min(height, width)
+    oy, ox = dist * np.sin(angle), dist * np.cos(angle)
+    margin = max(r, a) + 1
+    lo_y, hi_y = margin - min(0, oy), height - margin - max(0, oy)
+    lo_x, hi_x = margin - min(0, ox), width - margin - max(0, ox)
+    cy, cx = rng.uniform(lo_y, max(lo_y, hi_y)), rng.uniform(lo_x, max(lo_x, hi_x))
+    paint(_disk(yy, xx, cy, cx, r))
+    paint(_square(yy, xx, cy + oy, cx + ox, a))
+    for _ in range(3):
+        py, px = rng.uniform(1, height - 1), rng.uniform(1, width - 1)
+        paint(_disk(yy, xx, py, px, max(rng.uniform(0.5, 0.8) * s, 0.5)))
+    img += rng.normal(0, 0.06, size=img.shape)
+    return np.clip(img, 0.0, 1.0)
+
+
+VARIANTS = {"shapes": len(CLASSES), "relational": 16}  # variant: most classes
+
+
 def generate(n: int, seed: int, height: int = 32, width: int = 32,
-             num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (n, 3, H, W), labels int64 (n,)); balanced classes, deterministic."""
-    if not 2 <= num_classes <= len(CLASSES):
-        raise UserError(f"the synthetic dataset has 2 to {len(CLASSES)} classes, got "
+             num_classes: int = 10, variant: str = "shapes") -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (n, 3, H, W), labels int64 (n,)); balanced classes, deterministic.
+    `variant`: `shapes` (the default data, classes in CLASSES) or `relational` (direction
+    classes only, see `render_relational`)."""
+    if variant not in VARIANTS:
+        raise UserError(f"unknown synthetic variant '{variant}'; use data.variant=shapes or "
+                        f"relational.")
+    most = VARIANTS[variant]
+    if not 2 <= num_classes <= most:
+        raise UserError(f"the synthetic dataset ({variant}) has 2 to {most} classes, got "
                         f"data.num_classes={num_classes}; choose a number in that range.")
     if min(height, width) < MIN_SIZE:
         raise UserError(f"the synthetic dataset draws its shapes on images of at least "
@@ -109,7 +152,9 @@ def generate(n: int, seed: int, height: int = 32, width: int = 32,
     rng.shuffle(labels)
     images = np.empty((n, 3, height, width), dtype=np.uint8)
     for i, label in enumerate(labels):
-        images[i] = np.round(render(int(label), rng, height, width) * 255)
+        img = (render(int(label), rng, height, width) if variant == "shapes" else
+               render_relational(int(label), num_classes, rng, height, width))
+        images[i] = np.round(img * 255)
     return images, labels.astype(np.int64)
 
 
@@ -117,15 +162,17 @@ class SyntheticShapes(Dataset):
     """In-memory synthetic split. `get_batch(indices)` returns normalised float tensors."""
 
     def __init__(self, n: int, seed: int, height: int = 32, width: int = 32,
-                 num_classes: int = 10, in_chans: int = 3):
+                 num_classes: int = 10, in_chans: int = 3, variant: str = "shapes"):
         if in_chans != 3:
             raise UserError(f"the synthetic dataset has 3 channels, but the space's input has "
                             f"{in_chans}; use input_size [3, H, W] or real data.")
-        images, labels = generate(n, seed, height, width, num_classes)
+        images, labels = generate(n, seed, height, width, num_classes, variant)
         self.images = torch.from_numpy(images)
         self.targets = torch.from_numpy(labels)
         self.num_classes = num_classes
-        self.classes = list(CLASSES[:num_classes])
+        self.classes = (list(CLASSES[:num_classes]) if variant == "shapes" else
+                        [f"square at {k * 360 / num_classes:g}deg of disk"
+                         for k in range(num_classes)])
 
     def __len__(self) -> int:
         return len(self.targets)
