@@ -38,7 +38,7 @@ def test_user_errors_are_one_sentence_and_exit_2(args, message):
     (("train", "+space=tiny", "data=imagefolder"), "data=imagefolder needs a dataset folder"),
     (("train", "+space=tiny", "data=foo"),
      "unknown data option 'foo'; use data=NAME with NAME one of cifar10, cifar100, imagefolder, "
-     "synthetic."),
+     "synthetic, synthetic_relational."),
 ])
 def test_train_user_errors(tmp_path, args, message):
     r = mlpnas(*args, f"out_dir={tmp_path / 'run'}")
@@ -70,7 +70,7 @@ def test_verb_help_lists_groups_and_explained_options_without_torch():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert out.startswith("mlpnas search +space=NAME: find the accuracy / cost Pareto front")
-    assert "data: cifar10, cifar100, imagefolder, synthetic*" in out
+    assert "data: cifar10, cifar100, imagefolder, synthetic*, synthetic_relational" in out
     assert "+space: all_mixers, custom, cycle_vs_shift, tiny" in out
     assert "  sampling: sandwich    # sandwich (largest + smallest + random" in out
     assert "n_trials: 100             # complete trials in the study" in out
