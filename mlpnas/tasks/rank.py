@@ -261,8 +261,7 @@ def run(cfg: DictConfig):
                                                      "warmup_epochs", "weight_decay")},
         "standalone_jobs": str(root), "standalone_seconds_total": round(sum(job_seconds), 1),
         "standalone_seconds_per_job": round(sum(job_seconds) / len(job_seconds), 1),
-        "machine": f"{machine_description(device)}, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": f"{machine_description(device)}, torch {torch.__version__}",
         "report_seconds": round(time.perf_counter() - t_start, 1),
     }
     out.mkdir(parents=True, exist_ok=True)
