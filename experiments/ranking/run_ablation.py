@@ -4,7 +4,13 @@ same 30 architectures with it against the same standalone runs (its plan and job
 benchmark run's, so nothing is retrained standalone). Writes `ablation/<row>/ranking.*`
 and the table `ablation.md` / `ablation.json` next to this file.
 
-    python experiments/ranking/run_ablation.py [--rows a,b] [--threads 2]
+    python experiments/ranking/run_ablation.py BENCHMARK [--rows a,b] [--threads 2] \
+        [--rank rank.epochs=2 ...]
+
+BENCHMARK names the experiment config (`conf/experiment/BENCHMARK.yaml`) whose seed-0 search
+run `runs/search/BENCHMARK-seed0` holds the ranking plan and the standalone jobs; `--rank`
+passes the options that run's `mlpnas rank` was given (its standalone epochs and seeds pick
+the same jobs folder).
 
 Resumable: a row whose supernet is trained is not trained again, a finished row's report is
 rewritten from its stored results in seconds.
@@ -23,8 +29,6 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-RUN = ROOT / "runs/search/ranking_fashion_mnist-seed0"
-EXPERIMENT = "+experiment=ranking_fashion_mnist"
 RANK = ["rank.max_mflops=14"]
 # name -> (what, train overrides or None for the benchmark run's own supernet,
 #          extra rank overrides, subnet-epochs of supernet training)
@@ -44,7 +48,7 @@ ROWS = {
                       [], 9),
     "fewshot": ("few-shot, split on the first block's family, from the 3-epoch one",
                 ["train.few_shot=first_block", "train.epochs=3",
-                 "train.init_from={supernets}/ranking_fashion_mnist-ablation-sandwich_half"],
+                 "train.init_from={supernets}/{benchmark}-ablation-sandwich_half"],
                 [], 18),
 }
 
@@ -63,26 +67,37 @@ def supernet_seconds(folder: Path) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("benchmark", help="experiment config name, e.g. ranking_mnist")
     ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--rank", nargs="*", default=[],
+                    help="further mlpnas rank options of the benchmark run")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    run = ROOT / "runs/search" / f"{args.benchmark}-seed0"
+    experiment = f"+experiment={args.benchmark}"
+    if not (run / "rank" / "plan.json").is_file():
+        raise SystemExit(f"{run} has no ranking plan; run `mlpnas rank {run}` first.")
+    unknown = [r for r in args.rows.split(",") if r not in ROWS]
+    if unknown:
+        raise SystemExit(f"unknown row {unknown[0]!r}; rows are {', '.join(ROWS)}.")
     table = []
     for name in args.rows.split(","):
         what, train, extra, budget = ROWS[name]
-        out = HERE / "ablation" / name
+        out = HERE / "ablation" / args.benchmark / name
         supernet = None
         if train is not None:
-            supernet = ROOT / "runs/supernets" / f"ranking_fashion_mnist-ablation-{name}"
+            supernet = ROOT / "runs/supernets" / f"{args.benchmark}-ablation-{name}"
             t = time.perf_counter()
-            train = [t.format(supernets=ROOT / "runs/supernets") for t in train]
-            mlpnas("train", EXPERIMENT, *train, f"out_dir={supernet}", "progress=false",
+            train = [o.format(supernets=ROOT / "runs/supernets", benchmark=args.benchmark)
+                     for o in train]
+            mlpnas("train", experiment, *train, f"out_dir={supernet}", "progress=false",
                    f"hardware.threads={args.threads}")
             print(f"{name}: supernet ready ({time.perf_counter() - t:.0f} s)", flush=True)
-        overrides = [*RANK, *extra, f"rank.out_dir={out}", "progress=false",
+        overrides = [*RANK, *args.rank, *extra, f"rank.out_dir={out}", "progress=false",
                      f"hardware.threads={args.threads}"]
         if supernet is not None:
             overrides.append(f"rank.supernet_dir={supernet}")
-        mlpnas("rank", str(RUN), *overrides)
+        mlpnas("rank", str(run), *overrides)
         stats = json.loads((out / "ranking.json").read_text())
         seconds = supernet_seconds(supernet or Path(stats["supernet_dir"]))
         table.append({"row": name, "what": what, "train": " ".join(train or []),
@@ -93,7 +108,13 @@ def main() -> None:
                           "tau_minus_mflops_tau_ci", "tau_minus_params_tau_ci", "regret",
                           "regret_mflops", "regret_random", "precision_at_10",
                           "precision_at_30")}})
-    (HERE / "ablation.json").write_text(json.dumps(table, indent=1) + "\n")
+    stem = HERE / f"ablation_{args.benchmark}"
+    # rows run before (another --rows) stay in the table, in the order of ROWS
+    done = {r["row"]: r for r in (json.loads(stem.with_suffix(".json").read_text())
+                                  if stem.with_suffix(".json").is_file() else [])}
+    done.update({r["row"]: r for r in table})
+    table = [done[name] for name in ROWS if name in done]
+    stem.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
     lines = ["| row | budget (subnet-epochs) | supernet training (s) | Kendall tau [95% CI] | "
              "Spearman | seed ceiling | MFLOPs tau | params tau | regret (points) | "
              "P@10% | P@30% |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -104,7 +125,7 @@ def main() -> None:
                      f"{r['spearman_rho']:.3f} | {r['seed_ceiling_tau']:.3f} | "
                      f"{r['mflops_tau']:.3f} | {r['params_tau']:.3f} | {r['regret']:.2f} | "
                      f"{r['precision_at_10']:.2f} | {r['precision_at_30']:.2f} |")
-    (HERE / "ablation.md").write_text("\n".join(lines) + "\n")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
