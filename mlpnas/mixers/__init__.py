@@ -6,7 +6,7 @@ Registry names: `cycle` (CycleMLP), `shift` (AS-MLP), `hire` (Hire-MLP), `permut
 """
 
 from ._registry import MIXERS, create_mixer
-from ._shift_op import axial_groups, cycle_groups, group_shift
+from ._shift_op import axial_groups, cycle_groups, group_shift, merged_shift
 from .cycle import CycleFC, CycleMixer
 from .hire import HireMixer
 from .permute import PermuteMixer
@@ -24,4 +24,5 @@ __all__ = [
     "create_mixer",
     "cycle_groups",
     "group_shift",
+    "merged_shift",
 ]

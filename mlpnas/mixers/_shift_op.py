@@ -179,3 +179,52 @@ def group_shift(x: torch.Tensor, axis: int, groups: tuple[Group, ...]) -> torch.
     if x.dim() == 4 and axis in (1, 2) and _conv_exact_on_cpu(x):
         return _shift_conv(x.contiguous(), axis, groups)
     return _GroupShift.apply(x.contiguous(), axis, groups)
+
+
+# --- meta kernels (MetaKernel, arXiv 1912.04749): a weighted sum of shift candidates as one
+# depthwise convolution. A shift candidate is a depthwise kernel with a single 1 per channel,
+# so sum_i a_i shift_i(x) = conv(x, sum_i a_i onehot_i): one feature map instead of one per
+# candidate, and since CycleFC / the axial shift apply the same Linear after every candidate,
+# sum_i a_i W shift_i(x) = W conv(x, sum_i a_i onehot_i) exactly.
+
+
+@functools.lru_cache(maxsize=256)
+def _onehot_stack(candidates: tuple[tuple[Group, ...], ...], dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """(n, C, k) one-hot kernels of the n candidates, centred on one common width
+    k = 2 max|d| + 1 (a candidate moving a channel by d holds its 1 at k//2 - d)."""
+    C = max(stop for groups in candidates for _, stop, _, _ in groups)
+    half = max(abs(d) for groups in candidates for *_, d in groups)
+    with torch.inference_mode(False):
+        w = torch.zeros(len(candidates), C, 2 * half + 1, dtype=dtype)
+        for i, groups in enumerate(candidates):
+            for start, stop, step, d in groups:
+                w[i, start:stop:step, half - d] = 1
+        return w.to(device)
+
+
+def merged_shift_kernel(candidates, weights: torch.Tensor, dtype: torch.dtype,
+                        device: torch.device) -> torch.Tensor:
+    """The meta kernel (C, k): sum_i weights[i] * onehot_i, differentiable in `weights`."""
+    stack = _onehot_stack(tuple(candidates), dtype, device)
+    if weights.shape != (stack.shape[0],):
+        raise ValueError(f"{stack.shape[0]} shift candidates need {stack.shape[0]} weights, "
+                         f"got a tensor of shape {tuple(weights.shape)}")
+    return torch.einsum("n,nck->ck", weights.to(dtype), stack)
+
+
+def merged_shift(x: torch.Tensor, axis: int, candidates, weights: torch.Tensor) -> torch.Tensor:
+    """sum_i weights[i] * group_shift(x, axis, candidates[i]) for a channels-last (B, H, W, C)
+    map, computed as one depthwise convolution with the merged kernel (values and gradients,
+    including those of `weights`, equal the weighted sum of the separate shifts up to
+    floating-point rounding)."""
+    if axis < 0:
+        axis += x.dim()
+    if x.dim() != 4 or axis not in (1, 2):
+        raise ValueError("merged_shift takes a (B, H, W, C) map and axis 1 (H) or 2 (W)")
+    kernel = merged_shift_kernel(candidates, weights, x.dtype, x.device)
+    half = (kernel.shape[1] - 1) // 2
+    w = kernel.unsqueeze(1).unsqueeze(4 - axis)  # (C, 1, k, 1) along H, (C, 1, 1, k) along W
+    padding = (half, 0) if axis == 1 else (0, half)
+    y = F.conv2d(x.permute(0, 3, 1, 2), w, padding=padding, groups=x.shape[-1])
+    return y.permute(0, 2, 3, 1)

@@ -36,10 +36,14 @@ class ShiftMixer(nn.Module):
         self.fc_out = nn.Linear(dim, dim, bias=bias)
         self.act = nn.GELU()
 
+    def shifted(self, t: torch.Tensor, axis: int) -> torch.Tensor:
+        """The axial shift of t along axis 1 (H) or 2 (W)."""
+        return axial_shift(t, self.shift_size, axis)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.act(self.norm_in(self.fc_in(x)))
-        a = self.act(self.fc_w(axial_shift(t, self.shift_size, 2)))
-        b = self.act(self.fc_h(axial_shift(t, self.shift_size, 1)))
+        a = self.act(self.fc_w(self.shifted(t, 2)))
+        b = self.act(self.fc_h(self.shifted(t, 1)))
         return self.fc_out(self.norm_out(a + b))
 
     def extra_repr(self) -> str:

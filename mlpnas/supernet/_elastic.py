@@ -14,6 +14,12 @@ Weight sharing:
 - MLP ratios share the first k hidden channels (sorted by importance, see
   `sort_mlp_channels`);
 - different families keep their own weights.
+
+Meta kernels (MetaKernel, arXiv 1912.04749): `ElasticCycleMixer` and `ElasticShiftMixer` can
+also run a weighted mixture of their kernel options (`set_mixture(options, weights)`). The
+candidates' shifts are merged into one depthwise kernel before the shared Linear, so the
+mixture costs one feature map, and it equals the weighted sum of the separate candidates'
+CycleFC / shift-then-Linear outputs exactly (`mlpnas.mixers.merged_shift`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,17 @@ from torch import nn
 
 from ..layers import Mlp
 from ..mixers import CycleMixer, HireMixer, PermuteMixer, ShiftMixer
+from ..mixers._shift_op import axial_groups, cycle_groups, merged_shift
 from ..mixers.cycle import kernel_pair
+
+
+def _mixture_weights(options: list, weights: torch.Tensor) -> torch.Tensor:
+    if not options:
+        raise ValueError("a kernel mixture needs at least one option")
+    if weights.dim() != 1 or weights.shape[0] != len(options):
+        raise ValueError(f"{len(options)} kernel options need a weight vector of that length, "
+                         f"got shape {tuple(weights.shape)}")
+    return weights
 
 
 class ElasticMlp(Mlp):
@@ -60,17 +76,54 @@ class ElasticMlp(Mlp):
 
 
 class ElasticCycleMixer(CycleMixer):
+    mixture: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
+
     def set_active(self, kernel) -> None:
         kh, kw = kernel_pair(kernel)
         self.along_h.kernel, self.along_w.kernel = kh, kw
+        self.mixture = None
+
+    def set_mixture(self, kernels: list, weights: torch.Tensor) -> None:
+        """Run sum_i weights[i] * CycleFC_{kernels[i]} in both CycleFC branches (one weight
+        per kernel option, shared by the two axes), as one merged kernel each."""
+        self.mixture = (tuple(kernel_pair(k) for k in kernels),
+                        _mixture_weights(kernels, weights))
+
+    def branches(self, x):
+        if self.mixture is None:
+            return super().branches(x)
+        pairs, weights = self.mixture
+        C = x.shape[-1]
+        along_w = merged_shift(x, 2, tuple(cycle_groups(C, kw) for _, kw in pairs), weights)
+        along_h = merged_shift(x, 1, tuple(cycle_groups(C, kh) for kh, _ in pairs), weights)
+        # CycleFC.forward is Linear(shift(x)); the Linear is shared by every kernel option
+        return (F.linear(along_w, self.along_w.weight, self.along_w.bias),
+                F.linear(along_h, self.along_h.weight, self.along_h.bias), self.fc_c(x))
 
     def extract_state(self, kernel) -> dict[str, torch.Tensor]:
         return dict(self.state_dict())
 
 
 class ElasticShiftMixer(ShiftMixer):
+    mixture: tuple[tuple[int, ...], torch.Tensor] | None = None
+
     def set_active(self, shift_size: int) -> None:
         self.shift_size = shift_size
+        self.mixture = None
+
+    def set_mixture(self, shift_sizes: list, weights: torch.Tensor) -> None:
+        """Run sum_i weights[i] * shift_{shift_sizes[i]} before the shared fc_w / fc_h (one
+        weight per option, shared by the two axes), as one merged kernel per axis."""
+        self.mixture = (tuple(int(s) for s in shift_sizes),
+                        _mixture_weights(shift_sizes, weights))
+
+    def shifted(self, t: torch.Tensor, axis: int) -> torch.Tensor:
+        """The active size's shift, or the mixture's merged one."""
+        if self.mixture is None:
+            return super().shifted(t, axis)
+        sizes, weights = self.mixture
+        return merged_shift(t, axis, tuple(axial_groups(t.shape[-1], s) for s in sizes),
+                            weights)
 
     def extract_state(self, shift_size: int) -> dict[str, torch.Tensor]:
         return dict(self.state_dict())
