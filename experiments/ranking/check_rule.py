@@ -2,11 +2,12 @@
 read): over the planned architectures, tau(seed 0, seed 1) >= 0.8, and the standard deviation
 of the seed-mean accuracies >= 2x the pooled standard deviation between seeds.
 
-    python experiments/ranking/check_rule.py RUN_DIR [--epochs 2] [--seeds 2]
+    python experiments/ranking/check_rule.py RUN_DIR [--epochs 2] [--seeds 2] [--out F.json]
 
 RUN_DIR is the benchmark's search run; the jobs folder is `RUN_DIR/rank/standalone-e<epochs>-*`
 (one per standalone recipe). Prints the numbers and PASS or FAIL; exit 0 either way, 2 when
-the runs are not all finished.
+the runs are not all finished. `--out` also writes the numbers as JSON (the experiment's
+`rule_*.json` files, collected into `results.json` by run_ablation.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="write the numbers to this JSON file")
     args = ap.parse_args()
     folders = sorted((args.run / "rank").glob(f"standalone-e{args.epochs}-*"))
     if len(folders) != 1:
@@ -58,7 +60,20 @@ def main() -> None:
     print(f"  spread (std of seed means) = {100 * spread:.2f} points, pooled seed std = "
           f"{100 * noise:.2f} points, ratio {spread / noise:.2f} (rule: >= 2)")
     print(f"  seed-mean accuracy {100 * acc.mean(1).min():.2f} .. {100 * acc.mean(1).max():.2f}")
-    print("  PASS" if tau01 >= 0.8 and spread >= 2 * noise else "  FAIL")
+    passed = bool(tau01 >= 0.8 and spread >= 2 * noise)
+    print("  PASS" if passed else "  FAIL")
+    if args.out:
+        args.out.write_text(json.dumps({
+            "run": args.run.name, "jobs": folders[0].name, "n_archs": len(acc),
+            "seeds": args.seeds, "standalone_epochs": args.epochs,
+            "seed01_tau": round(float(tau01), 4),
+            "seed_ceiling_tau": round(ceiling.value, 4),
+            "seed_ceiling_tau_ci": [round(c, 4) for c in ceiling.ci],
+            "spread_points": round(100 * spread, 3), "seed_std_points": round(100 * noise, 3),
+            "spread_ratio": round(spread / noise, 3),
+            "accuracy_range": [round(float(acc.mean(1).min()), 4),
+                               round(float(acc.mean(1).max()), 4)],
+            "passed": passed}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,29 @@ def main() -> None:
                      f"{r['precision_at_10']:.2f} | {r['precision_at_30']:.2f} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    write_results(args.benchmark, table)
+
+
+def write_results(benchmark: str, table: list[dict]) -> None:
+    """results.json: the benchmark's numbers with today's default recipe (the first row), the
+    rule check of every candidate (rule_*.json from check_rule.py) and the ablation table."""
+    default = HERE / "ablation" / benchmark / "sandwich_distill" / "ranking.json"
+    if not default.is_file():
+        return
+    stats = json.loads(default.read_text())
+    keys = ("n_archs", "seeds", "kendall_tau", "kendall_tau_ci", "spearman_rho",
+            "spearman_rho_ci", "seed_ceiling_tau", "seed_ceiling_tau_ci", "seed01_tau",
+            "mflops_tau", "mflops_kendall_tau_ci", "params_tau", "params_kendall_tau_ci",
+            "tau_minus_mflops_tau_ci", "tau_minus_params_tau_ci", "precision_at_10",
+            "precision_at_30", "regret", "regret_pick", "regret_mflops", "regret_random",
+            "n_feasible", "budgets", "seed_noise_std", "standalone_spread_std",
+            "standalone_range", "standalone_recipe", "standalone_seconds_per_job",
+            "standalone_seconds_total", "machine")
+    results = {"benchmark": benchmark, **{k: stats.get(k) for k in keys},
+               "candidates": [json.loads(f.read_text())
+                              for f in sorted(HERE.glob("rule_*.json"))],
+               "ablation": table}
+    (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
