@@ -158,17 +158,19 @@ def _check_data_option(verb: str, overrides: list[str]) -> None:
 
 
 def register_resolvers() -> None:
-    """`${budget_suffix:${search}}` (conf/search.yaml): a search's budgets in its default run
-    folder name, so that a budgeted search does not resume an unbudgeted one."""
+    """`${budget_suffix:${search}}` (conf/search.yaml): a search's strategy (when not Optuna)
+    and budgets in its default run folder name, so that a budgeted search does not resume an
+    unbudgeted one, nor a meta-kernel search an Optuna one."""
     from omegaconf import OmegaConf
 
     def suffix(search) -> str:
         from .search import active_budgets, budget_suffix
 
+        strategy = "-metakernel" if search.get("strategy") == "metakernel" else ""
         try:
-            return budget_suffix(active_budgets(search))
+            return strategy + budget_suffix(active_budgets(search))
         except Exception:  # a malformed budget: the task refuses it with one sentence
-            return ""
+            return strategy
 
     if not OmegaConf.has_resolver("budget_suffix"):
         OmegaConf.register_new_resolver("budget_suffix", suffix)

@@ -1,6 +1,7 @@
 """Meta kernels: the merged shift equals the weighted sum of the separate candidates, values
 and gradients, for CycleFC and the axial shift, on odd, non-square maps."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,168 @@ def test_the_merged_kernel_holds_at_most_one_tap_per_candidate_and_channel():
     torch.testing.assert_close(kernel.sum(1), torch.ones(10))
     # channel 2 reads offset -1 under K = 3 (tap 2) and +2 under K = 5 and 7 (tap 5)
     torch.testing.assert_close(kernel[2], torch.tensor([0, 0, 0.2, 0, 0, 0.8, 0]))
+
+
+# -- the meta-kernel search (search.strategy=metakernel) ----------------------------------------
+import itertools  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+SPACE = {
+    "name": "mk_tiny", "description": "CycleFC against the shift, two small stages",
+    "norm": "layer", "default_scale": "small",
+    "scales": {"small": {"input_size": [3, 16, 16], "norm": "batch",
+                         "stem": {"kernel": 2, "stride": 2, "padding": 0},
+                         "downsample": {"kind": "conv", "kernel": 3, "stride": 2,
+                                        "padding": 1},
+                         "widths": [8, 16]}},
+    "stages": [{"depth": [1, 2], "mixers": {"cycle": {"kernel": [3, 5]},
+                                            "shift": {"shift_size": 3}},
+                "mlp_ratio": [1, 2]}] * 2,
+}
+DATA = {"name": "synthetic", "num_classes": 4, "train_size": 192, "holdout_size": 64,
+        "val_size": 64, "seed": 0}
+SETTINGS = {"arch_lr": 0.05, "arch_weight_decay": 0.0, "warmup_epochs": 1, "tau_start": 5.0,
+            "tau_end": 1.0, "hard_kernels": False, "cost_weight": 2.0}
+
+
+def _space():
+    from mlpnas.space._load import parse_space
+
+    return parse_space(SPACE)
+
+
+def _costs(space):
+    from mlpnas.cost import CostModel, flops_table
+
+    return CostModel(flops_table(space, DATA["num_classes"], None))
+
+
+def _all_archs(space):
+    from mlpnas.space import Arch
+
+    per_stage = []
+    for st in space.stages:
+        per_stage.append([blocks for d in st.depths
+                          for blocks in itertools.product(st.block_choices, repeat=d)])
+    return [Arch(tuple(stages)) for stages in itertools.product(*per_stage)]
+
+
+def _random_logits(params, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params.parameters():
+            p.copy_(2 * torch.randn(p.shape, generator=g))
+
+
+def test_expected_cost_is_the_exact_expectation_over_the_space():
+    """E[MFLOPs] and E[params] from the logits equal the sum over all 1,764 architectures of
+    probability x cost, and the probabilities sum to 1."""
+    from mlpnas.supernet import ArchParameters
+
+    space = _space()
+    costs = _costs(space)
+    params = ArchParameters(space)
+    _random_logits(params, 0)
+    archs = _all_archs(space)
+    assert len(archs) == 42 * 42
+    probs = np.exp([params.log_prob(a) for a in archs])
+    assert abs(probs.sum() - 1) < 1e-5
+    for name in ("mflops", "params_m"):
+        exact = sum(p * costs.cost(a, name) for p, a in zip(probs, archs))
+        got = float(params.expected_cost(costs, name).detach())
+        assert got == pytest.approx(exact, rel=1e-5)
+
+
+def test_the_derived_architecture_is_the_most_probable_within_the_budget():
+    from mlpnas.supernet import ArchParameters
+
+    space = _space()
+    costs = _costs(space)
+    params = ArchParameters(space)
+    _random_logits(params, 1)
+    archs = _all_archs(space)
+    top = params.most_probable()
+    assert top.key == max(archs, key=params.log_prob).key
+    limit = costs.cost(top, "mflops") - 1e-6  # the most probable one just over budget
+
+    def feasible(a):
+        return costs.cost(a, "mflops") <= limit
+
+    best = max((a for a in archs if feasible(a)), key=params.log_prob)
+    assert params.derive(feasible).key == best.key
+    assert params.derive(lambda a: False) is None
+
+
+def test_a_killed_search_resumes_to_the_same_architecture_distribution(tmp_path):
+    """Architecture logits and their Adam state ride in the checkpoint: 3 steps, killed,
+    resumed, end in the same distribution and training curve as an uninterrupted run."""
+    from mlpnas.data import build_data
+    from mlpnas.supernet import train_metakernel
+
+    space = _space()
+    costs = _costs(space)
+    data = build_data(DATA, space.input_size, 0)
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "conf/train/default.yaml").read_text())
+    recipe.update(epochs=2, batch_size=32, checkpoint_every=2)
+    args = dict(space=space, data=data, recipe=recipe, settings=SETTINGS, costs=costs,
+                budgets={"mflops": 0.3}, threads=1, data_cfg=DATA, progress=False,
+                log=lambda m: None)
+    whole = train_metakernel(out_dir=tmp_path / "whole", **args)
+    train_metakernel(out_dir=tmp_path / "killed", stop_after_steps=9, **args)
+    resumed = train_metakernel(out_dir=tmp_path / "killed", **args)
+    assert resumed.steps == whole.steps == 12
+    for a, b in zip(whole.arch.parameters(), resumed.arch.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert ((tmp_path / "whole/metrics.csv").read_text()
+            == (tmp_path / "killed/metrics.csv").read_text())
+    # the architecture did learn: its logits moved away from the uniform start
+    assert max(float(p.abs().max()) for p in whole.arch.parameters()) > 1e-3
+    derived = json.loads((tmp_path / "whole/architecture.json").read_text())["derived"]
+    assert costs.cost(space.arch_from_key(derived), "mflops") <= 0.3
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mlpnas.cli", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)
+
+
+def test_metakernel_search_writes_the_results_of_a_search_and_exports(tmp_path):
+    space_file = tmp_path / "mk_tiny.yaml"
+    space_file.write_text(yaml.safe_dump(SPACE))
+    run = tmp_path / "run"
+    opts = ["+space=custom", f"space.path={space_file}", "search.strategy=metakernel",
+            "search.max_mflops=0.3", "data.num_classes=4", "data.train_size=192",
+            "data.holdout_size=64", "data.val_size=64", "train.batch_size=32",
+            "train.epochs=2", "search.metakernel.warmup_epochs=1", f"out_dir={run}",
+            f"cache_dir={tmp_path / 'cache'}", "progress=false", "hardware.threads=1",
+            "search.measure_pareto_latency=false"]
+    r = _cli("search", *opts)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = (run / "summary.txt").read_text()
+    assert "meta-kernel search: 12 steps; derived architecture" in summary
+    derived = json.loads((run / "metakernel/architecture.json").read_text())["derived"]
+    trials = (run / "trials.csv").read_text()
+    assert derived in trials and "metakernel" in trials
+    assert (run / "exported" / derived / "arch.json").is_file()
+    # export reads the run's own meta-kernel supernet, from any folder
+    r = _cli("export", str(run), "export.measure_latency=false", cwd=tmp_path / "cache")
+    assert r.returncode == 0, r.stderr[-2000:]
+    # run again: the finished search is reused, its derived architecture not evaluated twice
+    r = _cli("search", *opts)
+    assert r.returncode == 0 and "is complete (12 steps); reusing it" in r.stdout
+    assert (run / "trials.csv").read_text().count(derived) == 1
+
+
+def test_a_space_with_hire_or_permute_blocks_is_refused_for_metakernel(tmp_path):
+    r = _cli("search", "+space=tiny", "search.strategy=metakernel", f"out_dir={tmp_path / 'r'}")
+    assert r.returncode == 2
+    assert ("search.strategy=metakernel merges the kernels of CycleFC and the axial shift "
+            "only, and space 'tiny' also has hire (Hire-MLP), permute (ViP) blocks") in r.stderr
+    assert not (tmp_path / "r").exists()
+    r = _cli("search", "+space=tiny", "search.strategy=darts", f"out_dir={tmp_path / 'r'}")
+    assert r.returncode == 2 and "unknown search.strategy 'darts'" in r.stderr

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..space import Arch, Space
+from ..space import Arch, BlockChoice, Space
 from ._table import BlockTable
 
 # search-facing cost name -> (table metric, scale)
@@ -36,6 +36,16 @@ class CostModel:
 
     def costs(self, arch: Arch) -> dict[str, float]:
         return {n: self.cost(arch, n) for n in self.names}
+
+    def fixed_cost(self, name: str) -> float:
+        """The part of cost `name` that every architecture has (stem, downsamplers, head)."""
+        return self._table(name).fixed[COSTS[name][0]] * self._factor(name)
+
+    def block_cost(self, name: str, stage: int, choice: BlockChoice) -> float:
+        """Cost `name` of one block `choice` at `stage`: an architecture's cost is the fixed
+        part plus the sum over its blocks."""
+        return self._table(name).blocks[f"{stage}:{choice.token}"][COSTS[name][0]] \
+            * self._factor(name)
 
     def extreme(self, space: Space, name: str, largest: bool = False) -> tuple[float, Arch]:
         metric, scale = COSTS[name]

@@ -32,6 +32,12 @@ from ._eval import (  # noqa: E402
     recalibrate_bn,
     subnet_accuracy,
 )
+from ._metakernel import (  # noqa: E402
+    ArchParameters,
+    MetaKernelResult,
+    check_metakernel_space,
+    train_metakernel,
+)
 from ._train import (  # noqa: E402
     CHECKPOINT,
     METRICS,
@@ -45,6 +51,7 @@ from ._train import (  # noqa: E402
 )
 
 __all__ += [
+    "ArchParameters",
     "CHECKPOINT",
     "METRICS",
     "DistEnv",
@@ -57,7 +64,10 @@ __all__ += [
     "has_batchnorm",
     "load_checkpoint",
     "load_trained_supernet",
+    "MetaKernelResult",
+    "check_metakernel_space",
     "recalibrate_bn",
     "subnet_accuracy",
+    "train_metakernel",
     "train_supernet",
 ]

@@ -61,6 +61,12 @@ class ElasticMlp(Mlp):
         x = self.drop(self.act(x))
         return self.drop(F.linear(x, self.fc2.weight[:, :h], self.fc2.bias))
 
+    def forward_masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The largest hidden layer with its channels scaled by `mask` (hidden,): a weighted
+        mixture of MLP ratios as channel masks (FBNetV2), differentiable in the mask."""
+        x = self.drop(self.act(self.fc1(x)) * mask.to(x.dtype))
+        return self.drop(self.fc2(x))
+
     def extract_state(self, hidden: int) -> dict[str, torch.Tensor]:
         return {
             "fc1.weight": self.fc1.weight.detach()[:hidden],

@@ -84,6 +84,11 @@ class Job(Protocol):
 
     def describe(self, row: dict[str, Any]) -> str: ...
 
+    # optional: state the job keeps outside `module` (e.g. architecture parameters and their
+    # optimizer), saved with every checkpoint and restored on resume
+    #   def extra_state(self) -> dict: ...
+    #   def load_extra_state(self, state: dict) -> None: ...
+
 
 def setup_device(device: str, threads: int | None) -> tuple[torch.device, DistEnv]:
     dist = DistEnv.from_env()
@@ -202,6 +207,8 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
             raise UserError(f"'{out}' already holds a {what}, but {why}; use another "
                             f"{dir_option} (or remove that folder) to train this one.")
         net.load_state_dict(state["model"])
+        if hasattr(job, "load_extra_state"):
+            job.load_extra_state(state["extra"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, metrics, sums = state["step"], state["metrics"], state["sums"]
@@ -228,7 +235,8 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
         return {"model": net.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "step": done_steps, "metrics": metrics,
                 "sums": dict(sums), "fingerprint": fingerprint,
-                "finished": done_steps >= total}
+                "finished": done_steps >= total,
+                **({"extra": job.extra_state()} if hasattr(job, "extra_state") else {})}
 
     def finish_early():
         return TrainResult(out, step, metrics, net)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from ..errors import UserError
 from ._common import (
     config_recorded,
     device_of,
@@ -44,6 +45,7 @@ def _run(cfg: DictConfig):
         budget_suffix,
         check_budgets,
         check_objectives,
+        completed,
         default_storage_url,
         known_accuracies,
         make_sampler,
@@ -58,9 +60,23 @@ def _run(cfg: DictConfig):
     sc = plain(cfg.search)
     objectives = check_objectives(sc["objectives"])
     budgets = active_budgets(sc)
-    sampler_name = str(sc["sampler"])
-    make_sampler(sampler_name, 0)  # an unknown name fails here, before any work
+    strategy = str(sc.get("strategy", "optuna"))
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown search.strategy '{strategy}'; use one of "
+                        f"{', '.join(STRATEGIES)}.")
     out, supernet_dir = out_path(cfg), Path(str(cfg.supernet_dir))
+    if strategy == "metakernel":
+        from ..supernet import check_metakernel_space
+
+        check_metakernel_space(space)
+        sampler_name = "metakernel"
+        # the meta-kernel supernet is this run's own: its weights are trained with the
+        # architecture distribution of this run's budgets; export reads it from here
+        supernet_dir = out / "metakernel"
+        cfg.supernet_dir = str(supernet_dir)
+    else:
+        sampler_name = str(sc["sampler"])
+        make_sampler(sampler_name, 0)  # an unknown name fails here, before any work
     seed = int(cfg.seed)
     _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
 
@@ -94,13 +110,17 @@ def _run(cfg: DictConfig):
         base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
         worker_seed = seed + 1000 * int(sc.get("worker", 0))
         main = open_study(storage, f"{base}-{sampler_name}", objectives,
-                          make_sampler(sampler_name, worker_seed, int(sc["population_size"])),
+                          make_sampler("random" if strategy == "metakernel" else sampler_name,
+                                       worker_seed, int(sc["population_size"])),
                           budgets)
         studies = {sampler_name: main}
-        if sc.get("compare_random", True) and sampler_name != "random":
+        if strategy == "metakernel":  # its trials are the derived architectures
+            pass
+        elif sc.get("compare_random", True) and sampler_name != "random":
             studies["random"] = open_study(storage, f"{base}-random", objectives,
                                            make_sampler("random", worker_seed + 1), budgets)
-        seeds = space.uniform_archs() if sc.get("seed_uniform", True) else {}
+        seeds = (space.uniform_archs() if sc.get("seed_uniform", True)
+                 and strategy == "optuna" else {})
         for study in studies.values():
             seed_trials(study, seeds)
     # the configuration is recorded only once every check passed (a refused run writes
@@ -110,11 +130,22 @@ def _run(cfg: DictConfig):
         from ..supernet import SubnetEvaluator, train_supernet
 
         t = time.perf_counter()
-        with supernet_lock(supernet_dir):
-            trained = train_supernet(space, data, plain(cfg.train), supernet_dir, seed=seed,
-                                     device=device, amp=amp, threads=threads,
-                                     data_cfg=plain(cfg.data), progress=bool(cfg.progress),
-                                     log=_say, dir_option="supernet_dir")
+        if strategy == "metakernel":
+            from optuna.trial import TrialState
+
+            trained = _metakernel(cfg, space, data, costs, budgets, supernet_dir, device, amp,
+                                  threads)
+            seed_trials(main, {"metakernel": trained.derived})
+            n_trials = completed(main) + len(main.get_trials(
+                deepcopy=False, states=(TrialState.WAITING,)))
+        else:
+            with supernet_lock(supernet_dir):
+                trained = train_supernet(space, data, plain(cfg.train), supernet_dir,
+                                         seed=seed, device=device, amp=amp, threads=threads,
+                                         data_cfg=plain(cfg.data),
+                                         progress=bool(cfg.progress), log=_say,
+                                         dir_option="supernet_dir")
+            n_trials = int(sc["n_trials"])
         t_train = time.perf_counter() - t
         net = trained.supernet.eval()
         dev = next(net.parameters()).device
@@ -129,7 +160,6 @@ def _run(cfg: DictConfig):
         def label(key: str) -> str:
             return f"@ {costs.cost(space.arch_from_key(key), cost_name):.4g} {cost_name}"
 
-        n_trials = int(sc["n_trials"])
         study_seconds = {}
         for name, study in studies.items():
             t = time.perf_counter()
@@ -138,7 +168,7 @@ def _run(cfg: DictConfig):
             study_seconds[name] = (time.perf_counter() - t, ran)
 
     # -- results ------------------------------------------------------------------------
-    from .search_report import write_report
+    from .search_report import append_summary, write_report
 
     timing = {
         "tables_s": round(t_tables, 2), "supernet_s": round(t_train, 1),
@@ -150,5 +180,41 @@ def _run(cfg: DictConfig):
     }
     summary = write_report(cfg, space, data, costs, studies, sampler_name, objectives,
                            budgets, out, net, setting, timing)
+    if strategy == "metakernel":
+        summary = append_summary(out, metakernel_lines(trained, costs, supernet_dir))
     _say(summary)
     return summary
+
+
+STRATEGIES = ("optuna", "metakernel")
+
+
+def _metakernel(cfg, space, data, costs, budgets, folder: Path, device, amp, threads):
+    """Train weights and architecture together (see mlpnas.supernet._metakernel); the derived
+    architecture is the most probable within the budgets, else the most probable of the
+    cost frontier's architectures that meet them."""
+    from ..supernet import train_metakernel
+
+    result = train_metakernel(space, data, plain(cfg.train), plain(cfg.search.metakernel),
+                              costs, budgets, folder, seed=int(cfg.seed), device=device,
+                              amp=amp, threads=threads, data_cfg=plain(cfg.data),
+                              progress=bool(cfg.progress), log=_say)
+    if result.derived is None:
+        names = list(budgets)
+        frontier = [a for values, a in costs.frontier(space, names)
+                    if all(v <= budgets[n] for v, n in zip(values, names))]
+        result.derived = max(frontier, key=result.arch.log_prob)
+    return result
+
+
+def metakernel_lines(result, costs, folder: Path) -> list[str]:
+    arch = result.derived
+    probable = result.arch.most_probable()
+    lines = [f"meta-kernel search: {result.steps} steps; derived architecture {arch.key} "
+             f"({costs.cost(arch, 'mflops'):.4g} MFLOPs)"]
+    if probable.key != arch.key:
+        lines.append(f"  (the most probable one, {probable.key}, "
+                     f"{costs.cost(probable, 'mflops'):.4g} MFLOPs, is over a budget)")
+    lines.append(f"  architecture distribution: {folder / 'architecture.json'}; training "
+                 f"curves: {folder / 'metrics.csv'}")
+    return lines

@@ -138,3 +138,10 @@ def summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv, 
     pngs = ", ".join(sorted(p.name for p in Path(out).glob("*.png")))
     lines.append(f"results: {out}/trials.csv, pareto.csv, run.json, {pngs}, exported/")
     return "\n".join(lines)
+
+
+def append_summary(out: Path, lines: list[str]) -> str:
+    """Add `lines` to the summary.txt that write_report has just written; returns the text."""
+    text = (out / SUMMARY_FILE).read_text().rstrip("\n") + "\n" + "\n".join(lines)
+    write_text_atomic(out / SUMMARY_FILE, text + "\n")
+    return text
