@@ -80,18 +80,26 @@ def render(label: int, rng: np.random.Generator, height: int, width: int) -> np.
         r = rng.uniform(2.5, 3.5) * s
         a = rng.uniform(2.0, 3.0) * s
         dist = rng.uniform(0.32, 0.5) * min(height, width)
-        oy, ox = dist * np.sin(angle), dist * np.cos(angle)
-        margin = max(r, a) + 1
-        lo_y, hi_y = margin - min(0, oy), height - margin - max(0, oy)
-        lo_x, hi_x = margin - min(0, ox), width - margin - max(0, ox)
-        cy, cx = rng.uniform(lo_y, max(lo_y, hi_y)), rng.uniform(lo_x, max(lo_x, hi_x))
-        paint(_disk(yy, xx, cy, cx, r))
-        paint(_square(yy, xx, cy + oy, cx + ox, a))
+        _disk_and_square(paint, rng, yy, xx, angle, r, a, dist)
 
     for _ in range(2):  # distractors: small dots anywhere
         paint(_disk(yy, xx, *pos(1), max(rng.uniform(0.6, 1.1) * s, 0.5)))
     img += rng.normal(0, 0.06, size=img.shape)
     return np.clip(img, 0.0, 1.0)
+
+
+def _disk_and_square(paint, rng: np.random.Generator, yy, xx, angle: float, r: float,
+                     a: float, dist: float) -> None:
+    """Paint a disk of radius r and a square of half-side a at `dist` pixels from it in
+    direction `angle`, the pair placed uniformly where both fit in the image."""
+    height, width = yy.shape
+    oy, ox = dist * np.sin(angle), dist * np.cos(angle)
+    margin = max(r, a) + 1
+    lo_y, hi_y = margin - min(0, oy), height - margin - max(0, oy)
+    lo_x, hi_x = margin - min(0, ox), width - margin - max(0, ox)
+    cy, cx = rng.uniform(lo_y, max(lo_y, hi_y)), rng.uniform(lo_x, max(lo_x, hi_x))
+    paint(_disk(yy, xx, cy, cx, r))
+    paint(_square(yy, xx, cy + oy, cx + ox, a))
 
 
 def render_relational(label: int, n_classes: int, rng: np.random.Generator, height: int,
@@ -114,13 +122,7 @@ def render_relational(label: int, n_classes: int, rng: np.random.Generator, heig
     angle = label * sector + rng.uniform(-sector / 3, sector / 3)
     r, a = rng.uniform(2.6, 3.4) * s, rng.uniform(1.2, 1.8) * s
     dist = rng.uniform(0.12, 0.5) * min(height, width)
-    oy, ox = dist * np.sin(angle), dist * np.cos(angle)
-    margin = max(r, a) + 1
-    lo_y, hi_y = margin - min(0, oy), height - margin - max(0, oy)
-    lo_x, hi_x = margin - min(0, ox), width - margin - max(0, ox)
-    cy, cx = rng.uniform(lo_y, max(lo_y, hi_y)), rng.uniform(lo_x, max(lo_x, hi_x))
-    paint(_disk(yy, xx, cy, cx, r))
-    paint(_square(yy, xx, cy + oy, cx + ox, a))
+    _disk_and_square(paint, rng, yy, xx, angle, r, a, dist)
     for _ in range(3):
         py, px = rng.uniform(1, height - 1), rng.uniform(1, width - 1)
         paint(_disk(yy, xx, py, px, max(rng.uniform(0.5, 0.8) * s, 0.5)))
