@@ -197,6 +197,20 @@ class ArchParameters(nn.Module):
         return max(found.values(), key=lambda t: t[0])[1]
 
     # -- expected costs -------------------------------------------------------------------
+    def _cost_table(self, costs, name: str, stage: int, fam: str,
+                    device: torch.device) -> torch.Tensor:
+        """(options x MLP ratios) block costs of `fam` at `stage`, built once per cost model
+        (every architecture step asks for them)."""
+        cache = self.__dict__.setdefault("_cost_tables", {})
+        key = (costs, name, stage, fam, device)
+        if key not in cache:
+            st = self.space.stages[stage]
+            cache[key] = torch.tensor(
+                [[costs.block_cost(name, stage, self._choice(stage, fam, o, r))
+                  for r in st.mlp_ratios] for o in self.values(stage, fam)],
+                dtype=torch.float32, device=device)
+        return cache[key]
+
     def expected_cost(self, costs, name: str) -> torch.Tensor:
         """E[cost] under the softmax distribution, differentiable in the logits."""
         total = torch.tensor(costs.fixed_cost(name), dtype=torch.float32,
@@ -209,10 +223,7 @@ class ArchParameters(nn.Module):
                 p_fam, p_ratio = self.family[k].softmax(-1), self.ratio[k].softmax(-1)
                 block = 0.0
                 for f, fam in enumerate(st.families):
-                    table = torch.tensor([[costs.block_cost(name, i, self._choice(i, fam, o, r))
-                                           for r in st.mlp_ratios]
-                                          for o in self.values(i, fam)],
-                                         dtype=torch.float32, device=total.device)
+                    table = self._cost_table(costs, name, i, fam, total.device)
                     p_opt = self.option[f"{i}_{j}_{fam}"].softmax(-1)
                     block = block + p_fam[f] * (p_opt @ table @ p_ratio)
                 total = total + reach * block
