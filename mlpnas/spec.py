@@ -8,8 +8,11 @@ The spec is the contract between the torch-free search space (`mlpnas.space`), t
 builder (`mlpnas.models.backbone`) and export files: it round-trips through `to_dict` /
 `from_dict` (JSON-compatible) and validates itself with plain-language errors.
 
-The family table (`FAMILIES`) is the one place that knows which options each mixer family
-takes and what values are legal; the mixers and the search-space parser both use it.
+The family table (`FAMILIES`) is the one place that says what a mixer family is: its key
+letter, its options and their legal values, its static and elastic mixer classes, whether
+its kernel options can be merged (meta kernels) and how its cost is counted. The mixers, the
+search-space parser, the supernet and the searches all read it. Adding a family is one file
+in `mlpnas/mixers/` (static and elastic mixer) plus one entry here.
 """
 
 from __future__ import annotations
@@ -36,14 +39,28 @@ class SpecError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class FamilyInfo:
-    """What one mixer family accepts. `options` maps option name -> default value."""
+    """What the rest of mlpnas asks of one mixer family. `options` maps option name ->
+    default value; `mixer` and `elastic` name the static and the elastic (supernet) mixer
+    classes as 'module:Class', imported when first asked for, so this table stays
+    torch-free."""
 
     name: str
     code: str  # one letter used in architecture keys
     paper: str
     options: Mapping[str, Any]
     kernel_option: str  # the option that plays the role of the "pseudo-kernel"
-    kernel_meaning: str
+    mixer: str
+    elastic: str
+    mergeable: bool  # its kernel options share every weight: meta kernels can merge them
+    cost_note: str   # how its FLOPs are counted (fvcore) and what its options change
+
+    def static_class(self) -> type:
+        return _load_class(self.mixer)
+
+    def elastic_class(self) -> type:
+        """The elastic mixer; `elastic_class().for_options(dim, {option: [values]},
+        (H, W))` builds one that runs every listed value with shared weights."""
+        return _load_class(self.elastic)
 
     def check(self, options: Mapping[str, Any], dim: int | None = None,
               resolution: tuple[int, int] | None = None, where: str = "") -> dict[str, Any]:
@@ -108,15 +125,35 @@ _FAMILY_CHECKS = {
     "permute": _check_permute,
 }
 
+def _load_class(path: str) -> type:
+    import importlib
+
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 FAMILIES: dict[str, FamilyInfo] = {
-    "cycle": FamilyInfo("cycle", "c", "CycleMLP", {"kernel": 3}, "kernel",
-                        "CycleFC pseudo-kernel K (1xK along W, Kx1 along H)"),
-    "shift": FamilyInfo("shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size",
-                        "axial shift size"),
-    "hire": FamilyInfo("hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region",
-                       "region size (rows/columns folded into channels)"),
-    "permute": FamilyInfo("permute", "p", "ViP", {"segments": 8}, "segments",
-                          "number of channel segments of the weighted permutator"),
+    "cycle": FamilyInfo(
+        "cycle", "c", "CycleMLP", {"kernel": 3}, "kernel",
+        "mlpnas.mixers.cycle:CycleMixer", "mlpnas.mixers.cycle:ElasticCycleMixer", True,
+        "the pseudo-kernel only moves pixels: the two CycleFC Linears are counted, the shift "
+        "is free, so every kernel costs the same FLOPs and parameters"),
+    "shift": FamilyInfo(
+        "shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size",
+        "mlpnas.mixers.shift:ShiftMixer", "mlpnas.mixers.shift:ElasticShiftMixer", True,
+        "the axial shift only moves pixels: every shift size costs the same FLOPs and "
+        "parameters"),
+    "hire": FamilyInfo(
+        "hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region",
+        "mlpnas.mixers.hire:HireMixer", "mlpnas.mixers.hire:ElasticHireMixer", False,
+        "the region size p sets the folded width p*C of the branch FCs: FLOPs and parameters "
+        "grow with p; the step (a roll) is free"),
+    "permute": FamilyInfo(
+        "permute", "p", "ViP", {"segments": 8}, "segments",
+        "mlpnas.mixers.permute:PermuteMixer", "mlpnas.mixers.permute:ElasticPermuteMixer",
+        False,
+        "the per-axis FCs are (H*S)x(H*S) with S = C/segments: FLOPs and parameters fall as "
+        "the segment count grows, and depend on the feature map size"),
 }
 
 

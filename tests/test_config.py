@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from mlpnas.cli import CONF_DIR, VERBS
 from mlpnas.data import build_data
 from mlpnas.space import known_spaces, load_space
-from mlpnas.supernet._train import _RECIPE_KEYS
 from mlpnas.tasks._common import plain, space_from_cfg
+from mlpnas.train import RECIPE_KEYS
 
 GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml"))
           for g in CONF_DIR.iterdir() if g.is_dir() and g.name != "hydra"}
@@ -61,10 +61,10 @@ def test_data_options(option, tmp_path):
 @pytest.mark.parametrize("option", GROUPS["train"])
 def test_train_options(option):
     recipe = plain(_compose("train", ["+space=tiny", f"train={option}"]).train)
-    assert set(_RECIPE_KEYS) <= set(recipe)
-    from mlpnas.supernet._train import _Losses
+    assert set(RECIPE_KEYS) <= set(recipe)
+    from mlpnas.train import Losses
 
-    _Losses(recipe, 10)
+    Losses(recipe, 10)
 
 
 @pytest.mark.parametrize("option", GROUPS["hardware"])

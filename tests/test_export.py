@@ -53,7 +53,7 @@ def test_search_exports_pareto_archs_that_load_with_one_call(run_dir):
 def test_exported_weights_reproduce_the_search_accuracy(run_dir):
     """The exported model scores on the holdout split exactly what the search recorded."""
     from mlpnas.data import build_data
-    from mlpnas.supernet import evaluate
+    from mlpnas.train import evaluate
 
     pareto = pd.read_csv(run_dir / "pareto.csv")
     key = pareto["arch"].iloc[0]

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from mlpnas.mixers import axial_groups, axial_shift, cycle_groups, group_shift, merged_shift
-from mlpnas.supernet._elastic import ElasticCycleMixer, ElasticShiftMixer
+from mlpnas.mixers import (
+    ElasticCycleMixer,
+    ElasticShiftMixer,
+    axial_groups,
+    axial_shift,
+    cycle_groups,
+    group_shift,
+    merged_shift,
+)
 
 SHAPES = [(2, 7, 5, 12), (1, 3, 9, 10), (2, 5, 3, 7)]  # odd, non-square; maps below 7 too
 

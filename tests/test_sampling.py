@@ -16,11 +16,11 @@ from mlpnas.supernet import (
     build_supernet,
     describe_mismatch,
     fingerprint,
-    load_checkpoint,
     load_trained_supernet,
     train_supernet,
 )
 from mlpnas.supernet._train import fair_paths, step_archs, with_first_family
+from mlpnas.train import load_checkpoint
 
 SPACES = Path(__file__).parent / "data" / "spaces"
 RECIPE = dict(epochs=1, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,

@@ -9,15 +9,8 @@ from torch import nn
 
 from mlpnas.models import MlpBackbone
 from mlpnas.space import known_spaces, load_space
-from mlpnas.supernet import (
-    ElasticMlp,
-    build_supernet,
-    evaluate,
-    has_batchnorm,
-    recalibrate_bn,
-    sort_mlp_channels,
-    subnet_accuracy,
-)
+from mlpnas.supernet import ElasticMlp, build_supernet, sort_mlp_channels, subnet_accuracy
+from mlpnas.train import evaluate, has_batchnorm, recalibrate_bn
 
 SPACES = Path(__file__).parent / "data" / "spaces"
 

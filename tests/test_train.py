@@ -14,7 +14,8 @@ import torch
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
 from mlpnas.space import load_space
-from mlpnas.supernet import load_checkpoint, train_supernet
+from mlpnas.supernet import train_supernet
+from mlpnas.train import load_checkpoint
 
 SPACES = Path(__file__).parent / "data" / "spaces"
 RECIPE = dict(epochs=2, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,

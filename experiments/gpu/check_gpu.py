@@ -76,7 +76,7 @@ def _step_time(model, x, y, amp: str | None, repeats: int, warmup: int) -> float
     import torch
     import torch.nn.functional as F
 
-    from mlpnas.supernet import autocast
+    from mlpnas.train import autocast
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     cuda = x.device.type == "cuda"
@@ -195,7 +195,8 @@ def part_latency(ctx: Context) -> tuple[bool, str, dict]:
 def part_extract_export(ctx: Context) -> tuple[bool, str, dict]:
     import torch
 
-    from mlpnas.export import export_subnets, load_exported, onnx_max_error
+    from mlpnas.export import load_exported, onnx_max_error
+    from mlpnas.supernet import export_subnets
 
     if ctx.trained is None:
         raise RuntimeError("needs the supernet of part train_bf16")

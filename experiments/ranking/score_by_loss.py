@@ -29,13 +29,8 @@ from omegaconf import OmegaConf
 from mlpnas.data import build_data, iterate_batches, sequential_batches
 from mlpnas.rank import correlation, difference, kendall_tau
 from mlpnas.space import load_space
-from mlpnas.supernet import (
-    CHECKPOINT,
-    has_batchnorm,
-    load_checkpoint,
-    load_trained_supernet,
-    recalibrate_bn,
-)
+from mlpnas.supernet import load_trained_supernet
+from mlpnas.train import CHECKPOINT, has_batchnorm, load_checkpoint, recalibrate_bn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..space import Arch, Space
-from ._table import BlockTable, block_spec, each_block, skeleton, space_digest
+from ._table import BlockTable, arch_model, block_spec, each_block, skeleton, space_digest
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -167,13 +167,6 @@ def measure_latency(module: nn.Module, example: torch.Tensor, setting: LatencySe
                     ) -> float:
     """Latency in milliseconds of `module(example)` (see `measure_many`)."""
     return measure_many({"m": (module, example)}, setting)["m"]
-
-
-def arch_model(space: Space, arch: Arch, num_classes: int) -> nn.Module:
-    """The static network of an architecture (freshly initialised)."""
-    from ..models import MlpBackbone
-
-    return MlpBackbone(space.to_netspec(arch, num_classes))
 
 
 def measure_arch(space: Space, arch: Arch, num_classes: int, setting: LatencySetting) -> float:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .._io import write_text_atomic
 from ..space import Arch, BlockChoice, Space
@@ -97,11 +98,16 @@ def each_block(space: Space) -> Iterable[tuple[int, BlockChoice]]:
             yield i, b
 
 
+def arch_model(space: Space, arch: Arch, num_classes: int) -> nn.Module:
+    """The static network of an architecture (freshly initialised)."""
+    from ..models import MlpBackbone
+
+    return MlpBackbone(space.to_netspec(arch, num_classes))
+
+
 def skeleton(space: Space, num_classes: int):
     """The fixed part of the space's networks: stem, downsamplers, final norm and head, with
     no blocks."""
-    from ._latency import arch_model
-
     model = arch_model(space, space.smallest(), num_classes)
     for stage in model.stages:
         stage.blocks = torch.nn.Sequential()

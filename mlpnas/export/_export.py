@@ -4,7 +4,6 @@ card). `load_exported(path)` turns the folder back into the timm-style `MlpBackb
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,10 @@ import torch
 
 from .._io import atomic_target, write_json_atomic, write_text_atomic
 from ..errors import UserError
-from ..models import MlpBackbone
-from ..spec import NetSpec, SpecError
+from ..models import ARCH_FILE, FORMAT, WEIGHTS_FILE, MlpBackbone, read_arch_file
+from ..spec import NetSpec
 
-ARCH_FILE = "arch.json"
-WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
-FORMAT = "mlpnas-export-1"
 
 
 def model_card(info: Mapping[str, Any]) -> str:
@@ -84,22 +80,6 @@ def write_arch_file(out_dir: str | Path, spec: NetSpec, arch_key: str,
     return record
 
 
-def read_arch_file(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    folder = p if p.is_dir() else p.parent
-    arch_file = folder / ARCH_FILE
-    if not arch_file.is_file():
-        raise UserError(f"'{folder}' is not an exported architecture: it has no {ARCH_FILE}; "
-                        f"export one with `mlpnas export RUN_DIR`.")
-    try:
-        record = json.loads(arch_file.read_text())
-        NetSpec.from_dict(record["netspec"])
-    except (json.JSONDecodeError, KeyError, SpecError) as e:
-        raise UserError(f"'{arch_file}' is damaged or not an mlpnas export ({e}); export the "
-                        f"architecture again.") from None
-    return record
-
-
 def load_exported(path: str | Path, map_location: str | torch.device = "cpu",
                   num_classes: int | None = None) -> MlpBackbone:
     """Load an exported architecture (folder, or its arch.json) as a timm-style model in eval
@@ -133,5 +113,4 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu",
     model.load_state_dict(state)
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
-    model.exported_from = str(folder)
     return model.to(map_location).eval()

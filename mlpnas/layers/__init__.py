@@ -1,6 +1,8 @@
 """Static building blocks shared by every family; they know nothing of search."""
 
-from ._embed import ConvCL, ConvEmbed, Mlp, PatchMerging
+from timm.layers import Mlp  # channel MLP: fc1, GELU, dropout, fc2, dropout
+
+from ._embed import ConvCL, ConvEmbed, PatchMerging
 from ._norms import BatchNormCL, GroupNorm1CL, LayerNormCL, create_act, create_norm
 
 __all__ = [

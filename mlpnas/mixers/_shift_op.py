@@ -228,3 +228,12 @@ def merged_shift(x: torch.Tensor, axis: int, candidates, weights: torch.Tensor) 
     padding = (half, 0) if axis == 1 else (0, half)
     y = F.conv2d(x.permute(0, 3, 1, 2), w, padding=padding, groups=x.shape[-1])
     return y.permute(0, 2, 3, 1)
+
+
+def mixture_weights(options: list, weights: torch.Tensor) -> torch.Tensor:
+    if not options:
+        raise ValueError("a kernel mixture needs at least one option")
+    if weights.dim() != 1 or weights.shape[0] != len(options):
+        raise ValueError(f"{len(options)} kernel options need a weight vector of that length, "
+                         f"got shape {tuple(weights.shape)}")
+    return weights

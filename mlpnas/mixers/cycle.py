@@ -10,10 +10,11 @@ which fvcore counts as the linear layer it is (the shift is data movement).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._fusion import ThreeBranchMixer
-from ._shift_op import cycle_groups, group_shift
+from ._shift_op import cycle_groups, group_shift, merged_shift, mixture_weights
 
 _AXES = {"h": 1, "w": 2}
 
@@ -68,3 +69,46 @@ class CycleMixer(ThreeBranchMixer):
 
     def branches(self, x):
         return self.along_w(x), self.along_h(x), self.fc_c(x)
+
+# --------------------------------------------------------------------------------------------
+# The elastic version (supernet): runs every option value of a space with shared weights
+# --------------------------------------------------------------------------------------------
+
+
+class ElasticCycleMixer(CycleMixer):
+    """CycleMixer running any pseudo-kernel up to the one it was built with: every kernel
+    shares all weights (the kernel only changes which pixel each channel reads). It can also
+    run a weighted mixture of kernels as one merged kernel (`set_mixture`, meta kernels)."""
+
+    mixture: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
+
+    @classmethod
+    def for_options(cls, dim: int, options: dict, resolution) -> ElasticCycleMixer:
+        """The elastic mixer able to run every value listed in `options["kernel"]`."""
+        kernels = [k if isinstance(k, int) else max(k) for k in options["kernel"]]
+        return cls(dim, max(kernels))
+
+    def set_active(self, kernel) -> None:
+        kh, kw = kernel_pair(kernel)
+        self.along_h.kernel, self.along_w.kernel = kh, kw
+        self.mixture = None
+
+    def set_mixture(self, kernels: list, weights: torch.Tensor) -> None:
+        """Run sum_i weights[i] * CycleFC_{kernels[i]} in both CycleFC branches (one weight
+        per kernel option, shared by the two axes), as one merged kernel each."""
+        self.mixture = (tuple(kernel_pair(k) for k in kernels),
+                        mixture_weights(kernels, weights))
+
+    def branches(self, x):
+        if self.mixture is None:
+            return super().branches(x)
+        pairs, weights = self.mixture
+        C = x.shape[-1]
+        along_w = merged_shift(x, 2, tuple(cycle_groups(C, kw) for _, kw in pairs), weights)
+        along_h = merged_shift(x, 1, tuple(cycle_groups(C, kh) for kh, _ in pairs), weights)
+        # CycleFC.forward is Linear(shift(x)); the Linear is shared by every kernel option
+        return (F.linear(along_w, self.along_w.weight, self.along_w.bias),
+                F.linear(along_h, self.along_h.weight, self.along_h.bias), self.fc_c(x))
+
+    def extract_state(self, kernel) -> dict[str, torch.Tensor]:
+        return dict(self.state_dict())

@@ -19,6 +19,7 @@ Differences from the authors' code that do not change the result:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers import BatchNormCL
@@ -94,3 +95,43 @@ class HireMixer(ThreeBranchMixer):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, region={self.region}, step={self.step}"
+
+# --------------------------------------------------------------------------------------------
+# The elastic version (supernet): runs every option value of a space with shared weights
+# --------------------------------------------------------------------------------------------
+
+
+class ElasticHireMixer(HireMixer):
+    """Built with the largest region of the space; smaller regions use weight prefixes (the
+    folded channel index is k*C + c, so region p uses the first p*C input columns of fc_*1
+    and output rows of fc_*2); steps share everything."""
+
+    @classmethod
+    def for_options(cls, dim: int, options: dict, resolution) -> ElasticHireMixer:
+        """The elastic mixer able to run every region and step listed in `options`."""
+        return cls(dim, max(options["region"]), 0)
+
+    def __init__(self, dim: int, region: int = 2, step: int = 0):
+        super().__init__(dim, region, step)
+        self.max_region = region
+
+    def set_active(self, region: int, step: int) -> None:
+        if not 1 <= region <= self.max_region:
+            raise ValueError(f"region {region} outside 1..{self.max_region}")
+        self.region, self.step = region, step
+
+    def axis_mlp(self, t, fc1, norm, fc2):
+        n = self.region * self.dim
+        if n == fc1.in_features:
+            return super().axis_mlp(t, fc1, norm, fc2)
+        t = F.linear(t, fc1.weight[:, :n])
+        return F.linear(self.act(norm(t)), fc2.weight[:n], fc2.bias[:n])
+
+    def extract_state(self, region: int, step: int) -> dict[str, torch.Tensor]:
+        n = region * self.dim
+        state = dict(self.state_dict())
+        for b in ("h", "w"):
+            state[f"fc_{b}1.weight"] = state[f"fc_{b}1.weight"][:, :n]
+            state[f"fc_{b}2.weight"] = state[f"fc_{b}2.weight"][:n]
+            state[f"fc_{b}2.bias"] = state[f"fc_{b}2.bias"][:n]
+        return state

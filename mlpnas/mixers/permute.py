@@ -14,6 +14,7 @@ numbers must match when they do not.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ._fusion import ThreeBranchMixer
@@ -54,16 +55,63 @@ class PermuteMixer(ThreeBranchMixer):
                 f"feature map (its FC sizes are H*S and W*S) but got {H}x{W}; build the model "
                 f"for the input size you use.")
 
+    def axis_fcs(self) -> tuple[nn.Module, nn.Module]:
+        """The height and width FCs of the current segment count."""
+        return self.fc_h, self.fc_w
+
     def branches(self, x):
         B, H, W, C = x.shape
         self._check(H, W)
         g, S = self.segments, self.seg_width
+        fc_h, fc_w = self.axis_fcs()
         xs = x.reshape(B, H, W, g, S)
         h = xs.permute(0, 3, 2, 1, 4).reshape(B, g, W, H * S)
-        h = self.fc_h(h).reshape(B, g, W, H, S).permute(0, 3, 2, 1, 4).reshape(B, H, W, C)
+        h = fc_h(h).reshape(B, g, W, H, S).permute(0, 3, 2, 1, 4).reshape(B, H, W, C)
         w = xs.permute(0, 1, 3, 2, 4).reshape(B, H, g, W * S)
-        w = self.fc_w(w).reshape(B, H, g, W, S).permute(0, 1, 3, 2, 4).reshape(B, H, W, C)
+        w = fc_w(w).reshape(B, H, g, W, S).permute(0, 1, 3, 2, 4).reshape(B, H, W, C)
         return h, w, self.fc_c(x)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, segments={self.segments}, input_size={self.input_size}"
+
+# --------------------------------------------------------------------------------------------
+# The elastic version (supernet): runs every option value of a space with shared weights
+# --------------------------------------------------------------------------------------------
+
+
+class ElasticPermuteMixer(PermuteMixer):
+    """One (fc_h, fc_w) pair per segment option (their size H*S depends on the segment
+    count, so they cannot be shared); channel FC, fusion and projection shared."""
+
+    @classmethod
+    def for_options(cls, dim: int, options: dict, resolution) -> ElasticPermuteMixer:
+        """The elastic mixer able to run every value listed in `options["segments"]`."""
+        return cls(dim, tuple(options["segments"]), resolution)
+
+    def __init__(self, dim: int, segments: tuple[int, ...], input_size: tuple[int, int]):
+        super().__init__(dim, segments[0], input_size)
+        H, W = input_size
+        self.fc_h = nn.ModuleDict({str(g): nn.Linear(H * dim // g, H * dim // g, bias=False)
+                                   for g in segments})
+        self.fc_w = nn.ModuleDict({str(g): nn.Linear(W * dim // g, W * dim // g, bias=False)
+                                   for g in segments})
+        self._active = str(segments[0])
+
+    def set_active(self, segments: int) -> None:
+        self.segments, self.seg_width = segments, self.dim // segments
+        self._active = str(segments)
+
+    def axis_fcs(self) -> tuple[nn.Module, nn.Module]:
+        return self.fc_h[self._active], self.fc_w[self._active]
+
+    def extract_state(self, segments: int) -> dict[str, torch.Tensor]:
+        g = str(segments)
+        state = {}
+        for k, v in self.state_dict().items():
+            if k.startswith(("fc_h.", "fc_w.")):
+                axis, opt, rest = k.split(".", 2)
+                if opt == g:
+                    state[f"{axis}.{rest}"] = v
+            else:
+                state[k] = v
+        return state

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..layers import GroupNorm1CL
-from ._shift_op import axial_groups, group_shift
+from ._shift_op import axial_groups, group_shift, merged_shift, mixture_weights
 
 
 def axial_shift(x: torch.Tensor, shift_size: int, axis: int) -> torch.Tensor:
@@ -48,3 +48,40 @@ class ShiftMixer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, shift_size={self.shift_size}"
+
+# --------------------------------------------------------------------------------------------
+# The elastic version (supernet): runs every option value of a space with shared weights
+# --------------------------------------------------------------------------------------------
+
+
+class ElasticShiftMixer(ShiftMixer):
+    """ShiftMixer running any shift size: all sizes share every weight. It can also run a
+    weighted mixture of sizes as one merged kernel per axis (`set_mixture`, meta kernels)."""
+
+    mixture: tuple[tuple[int, ...], torch.Tensor] | None = None
+
+    @classmethod
+    def for_options(cls, dim: int, options: dict, resolution) -> ElasticShiftMixer:
+        """The elastic mixer able to run every value listed in `options["shift_size"]`."""
+        return cls(dim, max(options["shift_size"]))
+
+    def set_active(self, shift_size: int) -> None:
+        self.shift_size = shift_size
+        self.mixture = None
+
+    def set_mixture(self, shift_sizes: list, weights: torch.Tensor) -> None:
+        """Run sum_i weights[i] * shift_{shift_sizes[i]} before the shared fc_w / fc_h (one
+        weight per option, shared by the two axes), as one merged kernel per axis."""
+        self.mixture = (tuple(int(s) for s in shift_sizes),
+                        mixture_weights(shift_sizes, weights))
+
+    def shifted(self, t: torch.Tensor, axis: int) -> torch.Tensor:
+        """The active size's shift, or the mixture's merged one."""
+        if self.mixture is None:
+            return super().shifted(t, axis)
+        sizes, weights = self.mixture
+        return merged_shift(t, axis, tuple(axial_groups(t.shape[-1], s) for s in sizes),
+                            weights)
+
+    def extract_state(self, shift_size: int) -> dict[str, torch.Tensor]:
+        return dict(self.state_dict())

@@ -1,18 +1,16 @@
 """Static models: one backbone for every family, the published variants, official weights."""
 
-from .backbone import Block, MlpBackbone, Stage, make_block
+from ._archfile import ARCH_FILE, FORMAT, WEIGHTS_FILE, read_arch_file
+from ._specs import asmlp_spec, cycle_spec, hire_spec, vip_spec
+from .backbone import Block, MlpBackbone, Stage, make_block, residual
 from .official import OfficialCheckpointError, convert_official_state, from_official
-from .zoo import (
-    PUBLISHED,
-    asmlp_spec,
-    cycle_spec,
-    hire_spec,
-    published_spec,
-    vip_spec,
-)
+from .zoo import PUBLISHED, published_spec
 
 __all__ = [
+    "ARCH_FILE",
+    "FORMAT",
     "PUBLISHED",
+    "WEIGHTS_FILE",
     "Block",
     "MlpBackbone",
     "OfficialCheckpointError",
@@ -24,5 +22,7 @@ __all__ = [
     "hire_spec",
     "make_block",
     "published_spec",
+    "read_arch_file",
+    "residual",
     "vip_spec",
 ]

@@ -12,11 +12,12 @@ and classifier; `forward_intermediates` / `feature_info` serve `features_only=Tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from timm.layers import DropPath, trunc_normal_
+from timm.models._features import feature_take_indices  # what timm's own models use
 from torch import nn
 
 from ..layers import ConvEmbed, Mlp, PatchMerging, create_norm
@@ -31,16 +32,23 @@ class Block(nn.Module):
         self.norm1 = create_norm(norm, dim)
         self.mixer = mixer
         self.norm2 = create_norm(norm, dim)
-        self.mlp = Mlp(dim, mlp_hidden, drop)
+        self.mlp = Mlp(dim, mlp_hidden, drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.skip_lam = skip_lam
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.skip_lam == 1.0:
-            x = x + self.drop_path(self.mixer(self.norm1(x)))
-            return x + self.drop_path(self.mlp(self.norm2(x)))
-        x = x + self.drop_path(self.mixer(self.norm1(x))) / self.skip_lam
-        return x + self.drop_path(self.mlp(self.norm2(x))) / self.skip_lam
+        return residual(x, self, self.mixer, self.mlp)
+
+
+def residual(x: torch.Tensor, block: nn.Module, mixer: Callable, mlp: Callable) -> torch.Tensor:
+    """The two residual branches of a block: x + mixer(norm1(x)), then x + mlp(norm2(x)),
+    each through the block's drop path and divided by its `skip_lam` (CycleMLP, ViP). The
+    static block, the supernet's block and the meta-kernel relaxation all run this, with
+    their own mixer and MLP."""
+    a = block.drop_path(mixer(block.norm1(x)))
+    x = x + (a if block.skip_lam == 1.0 else a / block.skip_lam)
+    b = block.drop_path(mlp(block.norm2(x)))
+    return x + (b if block.skip_lam == 1.0 else b / block.skip_lam)
 
 
 def make_block(dim: int, block: BlockSpec, resolution: tuple[int, int], norm: str,
@@ -186,15 +194,9 @@ class MlpBackbone(nn.Module):
         if output_fmt not in ("NCHW", "NHWC"):
             raise ValueError("output_fmt must be 'NCHW' or 'NHWC'.")
         n = len(self.stages)
-        if indices is None:
-            take = list(range(n))
-        elif isinstance(indices, int):
-            take = list(range(n - indices, n))
-        else:
-            take = [i % n for i in indices]
+        take, last = feature_take_indices(n, indices)
         intermediates = []
         x = self.stem(x)
-        last = max(take)
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in take:
@@ -208,9 +210,8 @@ class MlpBackbone(nn.Module):
 
     def prune_intermediate_layers(self, indices=1, prune_norm: bool = False,
                                   prune_head: bool = True):
-        n = len(self.stages)
-        take = list(range(n - indices, n)) if isinstance(indices, int) else [i % n for i in indices]
-        self.stages = self.stages[: max(take) + 1]
+        take, last = feature_take_indices(len(self.stages), indices)
+        self.stages = self.stages[: last + 1]
         if prune_norm:
             self.norm = nn.Identity()
         if prune_head:

@@ -33,8 +33,8 @@ from torch import nn
 from ..errors import UserError
 from ..mixers import CycleFC, CycleMixer, HireMixer, PermuteMixer, ShiftMixer
 from ..spec import NetSpec
+from ._specs import asmlp_spec, cycle_spec, hire_spec, vip_spec
 from .backbone import MlpBackbone
-from .zoo import asmlp_spec, cycle_spec, hire_spec, vip_spec
 
 _logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..cost import describe_setting
 from ..errors import UserError
-from ..search._objective import DIRECTIONS
-from ..search._results import hypervolume_history, pareto_mask
+from ..search import DIRECTIONS, hypervolume_history, pareto_mask
+from ..spec import FAMILIES
 
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
@@ -23,7 +23,7 @@ PARETO_FILE = "pareto.csv"
 RANKING_CSV, RANKING_JSON, RANKING_PNG = "ranking.csv", "ranking.json", "ranking.png"
 MEASURED = "latency_ms_measured"
 
-FAMILY_NAMES = {"c": "cycle", "s": "shift", "h": "hire", "p": "permute"}
+FAMILY_NAMES = {info.code: name for name, info in FAMILIES.items()}
 
 
 class RunResults(NamedTuple):

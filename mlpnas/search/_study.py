@@ -31,7 +31,8 @@ def make_sampler(name: str, seed: int, population_size: int = 20) -> optuna.samp
                                               constant_liar=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise UserError(f"unknown sampler '{name}'; use search.sampler=nsga2, tpe or random.")
+    raise UserError(f"unknown sampler '{name}'; use search.sampler= one of "
+                    f"{', '.join(SAMPLERS)}.")
 
 
 def default_storage_url(out_dir: Path) -> str:
@@ -214,13 +215,13 @@ def known_accuracies(*studies: optuna.Study) -> dict[str, float]:
 
 
 def best_feasible(study: optuna.Study) -> tuple[float, str] | None:
-    best = None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if all(v <= 0 for v in t.constraints.values()):
-            acc = float(t.user_attrs.get("accuracy", 0.0))
-            if best is None or acc > best[0]:
-                best = (acc, t.user_attrs.get("arch", ""))
-    return best
+    """(accuracy, arch key) of the most accurate trial within every budget: the most
+    accurate of Optuna's feasible Pareto front (`Study.best_trials`), or None."""
+    front = study.best_trials
+    if not front:
+        return None
+    best = max(front, key=lambda t: float(t.user_attrs.get("accuracy", 0.0)))
+    return float(best.user_attrs.get("accuracy", 0.0)), best.user_attrs.get("arch", "")
 
 
 def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress: bool = True,
@@ -240,21 +241,20 @@ def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal ran
         ran += 1
-        now = completed(study)
         if bar is not None:
-            bar.n = min(now, n_trials)
+            bar.n = min(completed(study), n_trials)
             best = best_feasible(study)
             if best is not None:
                 extra = f" {costs_label(best[1])}" if costs_label else ""
                 bar.set_postfix_str(f"best {best[0]:.3f}{extra}", refresh=False)
             bar.refresh()
-        if now >= n_trials:
-            study.stop()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study.optimize(objective, callbacks=[callback], catch=())
+        # stops every worker's loop once the study holds n_trials complete trials
+        stop = optuna.study.MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))
+        study.optimize(objective, callbacks=[callback, stop], catch=())
     if bar is not None:
         bar.close()
     return ran

@@ -1,12 +1,11 @@
 """Search spaces as plain data: parsing, validation, architectures and their keys.
 
 The modules of this package import no torch (a test checks their imports): spaces are read,
-sampled and validated by plain Python. (`import mlpnas` itself loads torch, to register the
-models with timm.)
+sampled and validated by plain Python.
 """
 
 from ._load import SPACES_DIR, known_spaces, load_space, parse_space, resolve_space_path
-from ._space import Arch, BlockChoice, Space, SpaceError, StageSpace
+from ._space import Arch, BlockChoice, Space, SpaceError, StageChoices
 
 __all__ = [
     "SPACES_DIR",
@@ -14,7 +13,7 @@ __all__ = [
     "BlockChoice",
     "Space",
     "SpaceError",
-    "StageSpace",
+    "StageChoices",
     "known_spaces",
     "load_space",
     "parse_space",

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from ..spec import FAMILIES, NORMS, DownsampleSpec, SpecError, StemSpec, family
-from ._space import Space, SpaceError, StageSpace
+from ._space import Space, SpaceError, StageChoices
 
 # the shipped spaces are package data (mlpnas/search_spaces links to the top-level folder in
 # a source checkout; a wheel carries the files)
@@ -206,7 +206,7 @@ def _parse_scale(sraw: Any, n: int, stage_choices, where: str):
                 except SpecError as e:
                     raise _err(f"{where}, stage {i} ({h}x{w} map, width {width})",
                                str(e)) from None
-        stages.append(StageSpace(width, depths, mixers, ratios, (h, w)))
+        stages.append(StageChoices(width, depths, mixers, ratios, (h, w)))
     return (tuple(size), stem, down, tuple(stages))
 
 

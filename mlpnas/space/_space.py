@@ -61,11 +61,6 @@ class BlockChoice:
         vals = ".".join(_fmt_value(v) for _, v in self.options)
         return f"{family(self.family).code}{vals}r{_fmt_num(self.mlp_ratio)}"
 
-    @property
-    def kernel(self) -> Any:
-        """The value of the family's pseudo-kernel option (CycleFC K, shift size, ...)."""
-        return dict(self.options)[family(self.family).kernel_option]
-
     @staticmethod
     def from_token(token: str) -> BlockChoice:
         try:
@@ -106,15 +101,16 @@ class Arch:
             for j, b in enumerate(st):
                 yield i, j, b
 
-    def families(self) -> tuple[str, ...]:
-        return tuple(sorted({b.family for _, _, b in self.blocks()}))
-
     def __str__(self) -> str:
         return self.key
 
 
 @dataclass(frozen=True)
-class StageSpace:
+class StageChoices:
+    """What one stage of a search space may choose: its depth, and per block a mixer family
+    with its option values and an MLP ratio (`block_choices`). A built network's stage is
+    `mlpnas.spec.StageSpec`."""
+
     width: int
     depths: tuple[int, ...]
     mixers: tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]  # fam -> opt values
@@ -149,7 +145,7 @@ class Space:
     norm: str
     stem: StemSpec
     downsample: DownsampleSpec
-    stages: tuple[StageSpace, ...]
+    stages: tuple[StageChoices, ...]
     path: str = ""
     scales: tuple[str, ...] = ()
 
@@ -262,18 +258,6 @@ class Space:
         return NetSpec(self.stem, tuple(stages), self.norm, self.input_size[0], num_classes,
                        self.input_size[1:], meta=(("space", self.name), ("scale", self.scale),
                                                   ("arch", arch.key)))
-
-    def describe(self) -> str:
-        lines = [f"space '{self.name}' (scale {self.scale}): {self.description}".rstrip(": "),
-                 f"input {self.input_size}, {self.size():.3g} architectures"]
-        for i, st in enumerate(self.stages):
-            fams = "; ".join(
-                f"{f} " + ", ".join(f"{n}={list(v)}" for n, v in o) for f, o in st.mixers)
-            lines.append(f"  stage {i}: {st.resolution[0]}x{st.resolution[1]}, width "
-                         f"{st.width}, depth {list(st.depths)}, {fams}, mlp_ratio "
-                         f"{list(st.mlp_ratios)}")
-        return "\n".join(lines)
-
 
 def _order_key(v):
     return tuple(v) if isinstance(v, (list, tuple)) else (v,)

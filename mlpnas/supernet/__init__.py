@@ -1,72 +1,49 @@
-"""The weight-sharing supernet: elastic ops, set_active / extract, once-for-all training,
-norm-statistics recalibration."""
+"""The weight-sharing supernet: elastic ops, set_active / extract, once-for-all training
+(its sandwich job over `mlpnas.train`'s loop), subnet evaluation with inherited weights,
+export of subnets, and the differentiable meta-kernel search."""
 
-from ._elastic import (
+from ..mixers import (
     ElasticCycleMixer,
     ElasticHireMixer,
-    ElasticMlp,
     ElasticPermuteMixer,
     ElasticShiftMixer,
-    sort_mlp_channels,
+)
+from ._elastic import ElasticMlp, sort_mlp_channels
+from ._eval import SubnetEvaluator, subnet_accuracy
+from ._export import export_subnets
+from ._metakernel import (
+    ArchParameters,
+    MetaKernelResult,
+    check_metakernel_space,
+    train_metakernel,
 )
 from ._supernet import FewShotSupernet, SuperBlock, Supernet, build_supernet
+from ._train import (
+    describe_mismatch,
+    fingerprint,
+    load_trained_supernet,
+    train_supernet,
+)
 
 __all__ = [
+    "ArchParameters",
     "ElasticCycleMixer",
     "ElasticHireMixer",
     "ElasticMlp",
     "ElasticPermuteMixer",
     "ElasticShiftMixer",
     "FewShotSupernet",
+    "MetaKernelResult",
+    "SubnetEvaluator",
     "SuperBlock",
     "Supernet",
     "build_supernet",
-    "sort_mlp_channels",
-]
-
-from ._eval import (  # noqa: E402
-    SubnetEvaluator,
-    autocast,
-    evaluate,
-    has_batchnorm,
-    recalibrate_bn,
-    subnet_accuracy,
-)
-from ._metakernel import (  # noqa: E402
-    ArchParameters,
-    MetaKernelResult,
-    check_metakernel_space,
-    train_metakernel,
-)
-from ._train import (  # noqa: E402
-    CHECKPOINT,
-    METRICS,
-    DistEnv,
-    TrainResult,
-    describe_mismatch,
-    fingerprint,
-    load_checkpoint,
-    load_trained_supernet,
-    train_supernet,
-)
-
-__all__ += [
-    "ArchParameters",
-    "CHECKPOINT",
-    "METRICS",
-    "DistEnv",
-    "SubnetEvaluator",
-    "TrainResult",
-    "autocast",
-    "describe_mismatch",
-    "evaluate",
-    "fingerprint",
-    "has_batchnorm",
-    "load_checkpoint",
-    "load_trained_supernet",
-    "MetaKernelResult",
     "check_metakernel_space",
-    "recalibrate_bn",
+    "describe_mismatch",
+    "export_subnets",
+    "fingerprint",
+    "load_trained_supernet",
+    "sort_mlp_channels",
     "subnet_accuracy",
     "train_metakernel",
     "train_supernet",

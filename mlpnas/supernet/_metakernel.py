@@ -40,21 +40,22 @@ from torch import nn
 
 from ..data import DataSplits, iterate_batches
 from ..errors import UserError
+from ..models import residual
 from ..space import Arch, BlockChoice, Space
 from ..spec import family as family_info
-from ._eval import autocast, subnet_accuracy
-from ._loop import run_training, setup_device
+from ..train import Losses, autocast, run_training, setup_device
+from ._eval import subnet_accuracy
 from ._supernet import SuperBlock, Supernet
-from ._train import _Losses, check_recipe, describe_mismatch, fingerprint
+from ._train import check_recipe, describe_mismatch, fingerprint
 
-MERGEABLE = ("cycle", "shift")  # families whose kernel options share every weight
 SETTINGS = ("arch_lr", "arch_weight_decay", "warmup_epochs", "tau_start", "tau_end",
             "hard_kernels", "cost_weight")
 
 
 def check_metakernel_space(space: Space) -> None:
     """Refuse, in one sentence, a space with families whose options change weight shapes."""
-    others = sorted({f for st in space.stages for f in st.families if f not in MERGEABLE})
+    others = sorted({f for st in space.stages for f in st.families
+                     if not family_info(f).mergeable})
     if others:
         names = ", ".join(f"{f} ({family_info(f).paper})" for f in others)
         raise UserError(f"search.strategy=metakernel merges the kernels of CycleFC and the "
@@ -275,8 +276,8 @@ def mixed_forward(net: Supernet, x: torch.Tensor, draws, depths) -> torch.Tensor
             d = draws[(i, j)]
             mixer = block.mixers[d.family]
             mixer.set_mixture(d.options, d.option_weights)
-            x = x + block.drop_path(mixer(block.norm1(x)) * d.family_weight)
-            x = x + block.drop_path(block.mlp.forward_masked(block.norm2(x), d.ratio_mask))
+            x = residual(x, block, lambda t, m=mixer, d=d: m(t) * d.family_weight,
+                         lambda t, mlp=block.mlp, d=d: mlp.forward_masked(t, d.ratio_mask))
             outs.append(x)
         x = sum(w * outs[depth - 1] for w, depth in zip(depths[i], allowed))
     return net.forward_head(x)
@@ -308,7 +309,7 @@ class MetaKernelJob:
         self.arch_opt = torch.optim.Adam(self.arch.parameters(), lr=settings["arch_lr"],
                                          betas=(0.5, 0.999),
                                          weight_decay=settings["arch_weight_decay"])
-        self.losses = _Losses(recipe, data.num_classes)
+        self.losses = Losses(recipe, data.num_classes)
         self.steps_per_epoch = len(data.train) // int(recipe["batch_size"])
         self.total = int(recipe["epochs"]) * self.steps_per_epoch
         self.derived: Arch | None = None

@@ -17,45 +17,28 @@ from timm.layers import DropPath
 from torch import nn
 
 from ..layers import create_norm
-from ..models import MlpBackbone
-from ..space import Arch, BlockChoice, Space, StageSpace
-from ..spec import BlockSpec, NetSpec, StageSpec
-from ._elastic import (
-    ElasticCycleMixer,
-    ElasticHireMixer,
-    ElasticMlp,
-    ElasticPermuteMixer,
-    ElasticShiftMixer,
-    sort_mlp_channels,
-)
-
-
-def _elastic_mixer(family: str, dim: int, options: dict, resolution) -> nn.Module:
-    """The elastic mixer of `family` able to run every option value listed in `options`."""
-    if family == "cycle":
-        kernels = [k if isinstance(k, int) else max(k) for k in options["kernel"]]
-        return ElasticCycleMixer(dim, max(kernels))
-    if family == "shift":
-        return ElasticShiftMixer(dim, max(options["shift_size"]))
-    if family == "hire":
-        return ElasticHireMixer(dim, max(options["region"]), 0)
-    if family == "permute":
-        return ElasticPermuteMixer(dim, tuple(options["segments"]), resolution)
-    raise ValueError(f"no elastic version of mixer family '{family}'")
+from ..models import MlpBackbone, residual
+from ..space import Arch, BlockChoice, Space, StageChoices
+from ..spec import BlockSpec, NetSpec, StageSpec, family
+from ._elastic import ElasticMlp, sort_mlp_channels
 
 
 class SuperBlock(nn.Module):
-    """x + mixer(norm1(x)), x + mlp(norm2(x)) with the mixer chosen among families."""
+    """x + mixer(norm1(x)), x + mlp(norm2(x)) with the mixer chosen among families; the same
+    residual branches as the static block (`mlpnas.models.residual`), `skip_lam` and MLP
+    dropout included."""
 
-    def __init__(self, dim: int, stage: StageSpace, norm: str, drop_path: float = 0.0):
+    def __init__(self, dim: int, stage: StageChoices, norm: str, drop_path: float = 0.0,
+                 skip_lam: float = 1.0, drop: float = 0.0):
         super().__init__()
         self.norm1 = create_norm(norm, dim)
         self.mixers = nn.ModuleDict({
-            fam: _elastic_mixer(fam, dim, dict(opts), stage.resolution)
+            fam: family(fam).elastic_class().for_options(dim, dict(opts), stage.resolution)
             for fam, opts in stage.mixers})
         self.norm2 = create_norm(norm, dim)
-        self.mlp = ElasticMlp(dim, int(dim * max(stage.mlp_ratios)))
+        self.mlp = ElasticMlp(dim, int(dim * max(stage.mlp_ratios)), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.skip_lam = skip_lam
         self.dim = dim
         self.active: BlockChoice | None = None
 
@@ -68,8 +51,7 @@ class SuperBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.active is None:  # beyond the active depth
             return x
-        x = x + self.drop_path(self.mixers[self.active.family](self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return residual(x, self, self.mixers[self.active.family], self.mlp)
 
     def extract_state(self, choice: BlockChoice) -> dict[str, torch.Tensor]:
         state = {f"norm1.{k}": v for k, v in self.norm1.state_dict().items()}
@@ -102,7 +84,8 @@ class Supernet(MlpBackbone):
 
     def create_block(self, stage: int, index: int, dim: int, block: BlockSpec,
                      resolution, drop_path: float) -> nn.Module:
-        return SuperBlock(dim, self.space.stages[stage], self.spec.norm, drop_path)
+        return SuperBlock(dim, self.space.stages[stage], self.spec.norm, drop_path,
+                          self.spec.skip_lam, self.drop_rate)
 
     def super_blocks(self):
         for i, stage in enumerate(self.stages):
@@ -142,14 +125,6 @@ class Supernet(MlpBackbone):
         """Sort every block's MLP hidden channels by importance (see sort_mlp_channels)."""
         for _, _, block in self.super_blocks():
             sort_mlp_channels(block.mlp, optimizer)
-
-    def has_batchnorm(self, arch: Arch | None = None) -> bool:
-        """Whether `arch` (default: the active one) runs any BatchNorm."""
-        arch = arch or self.active_arch
-        if self.spec.norm == "batch" or self.spec.stem.norm == "batch":
-            return True
-        return any(b.family == "hire" for _, _, b in arch.blocks())
-
 
 class FewShotSupernet(nn.Module):
     """Few-shot NAS (Zhao et al., arXiv 2006.06863) split on the first block: one Supernet

@@ -16,39 +16,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..data import DataSplits
 from ..space import Arch, Space
-from ._eval import autocast, subnet_accuracy
-from ._loop import (
+from ..train import (
     CHECKPOINT,
-    METRICS,
-    TIMING,
-    DistEnv,
+    RECIPE_DEFAULTS,
+    Losses,
     TrainResult,
+    autocast,
+    data_fingerprint,
+    first_difference,
     load_checkpoint,
-    mixes_batches,
+    recipe_fingerprint,
     run_training,
     setup_device,
 )
+from ._eval import subnet_accuracy
 from ._supernet import Supernet, build_supernet
 
-__all__ = ["CHECKPOINT", "METRICS", "TIMING", "DistEnv", "TrainResult", "load_checkpoint",
-           "train_supernet"]
-
-METRIC_FIELDS = ("epoch", "step", "lr", "loss_largest", "loss_others", "val_acc_largest",
-                 "val_acc_smallest")
-
-# recipe fields that change the trained model; a checkpoint trained with other values of
-# these cannot be resumed or reused
-_RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_epochs",
-                "label_smoothing", "mixup", "cutmix", "sampling", "sandwich_random", "distill",
-                "kd_temperature", "grad_clip", "drop_path", "sort_channels", "few_shot",
-                "init_from")
-# fields added after supernets were first trained: a checkpoint without one was trained with
-# this value
-_RECIPE_DEFAULTS = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
 SAMPLINGS = ("sandwich", "uniform", "fair")
 
 
@@ -63,31 +49,19 @@ def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_class
         "space": space.name, "scale": space.scale,
         "space_spec": [repr(space.input_size), repr(space.stem), repr(space.downsample),
                        space.norm, repr(space.stages)],
-        "data": {k: data_cfg[k] for k in sorted(data_cfg) if k not in ("num_workers",)},
-        "recipe": {k: recipe.get(k, _RECIPE_DEFAULTS.get(k)) for k in _RECIPE_KEYS},
+        "data": data_fingerprint(data_cfg), "recipe": recipe_fingerprint(recipe),
         "seed": seed, "num_classes": num_classes,
     }
 
 
 def describe_mismatch(stored: dict, wanted: dict) -> str | None:
-    """A sentence naming the first difference between two fingerprints, or None."""
+    """A sentence naming the first difference between two supernet fingerprints, or None."""
     if stored.get("space") != wanted["space"] or stored.get("scale") != wanted["scale"]:
         return (f"its space is '{stored.get('space')}' (scale {stored.get('scale')}), not "
                 f"'{wanted['space']}' (scale {wanted['scale']})")
     if stored.get("space_spec") != wanted["space_spec"]:
         return f"the file of space '{wanted['space']}' has changed since it was trained"
-    for part in ("data", "recipe"):
-        a, b = stored.get(part, {}), wanted[part]
-        if part == "recipe":
-            a = {**_RECIPE_DEFAULTS, **a}
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return (f"it was trained with {part}.{k}={a.get(k)!r}, this run asks for "
-                        f"{b.get(k)!r}")
-    for k in ("seed", "num_classes"):
-        if stored.get(k) != wanted[k]:
-            return f"it was trained with {k}={stored.get(k)}, this run asks for {wanted[k]}"
-    return None
+    return first_difference(stored, wanted, ("data", "recipe", "seed", "num_classes"))
 
 
 def sandwich(space: Space, seed: int, step: int, n_random: int) -> list[Arch]:
@@ -164,29 +138,6 @@ def check_recipe(recipe: dict) -> None:
         raise UserError(f"unknown train.few_shot '{split}'; use one of {', '.join(FEW_SHOT)}.")
 
 
-class _Losses:
-    def __init__(self, recipe: dict, num_classes: int):
-        from timm.data import Mixup
-        from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-
-        self.mixup = None
-        if mixes_batches(recipe):
-            self.mixup = Mixup(mixup_alpha=recipe["mixup"], cutmix_alpha=recipe["cutmix"],
-                               label_smoothing=recipe["label_smoothing"],
-                               num_classes=num_classes)
-            self.label_loss = SoftTargetCrossEntropy()
-        elif recipe["label_smoothing"] > 0:
-            self.label_loss = LabelSmoothingCrossEntropy(recipe["label_smoothing"])
-        else:
-            self.label_loss = torch.nn.CrossEntropyLoss()
-        self.distill = bool(recipe["distill"])
-        self.T = float(recipe["kd_temperature"])
-
-    def kd(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        soft = F.softmax(teacher.float() / self.T, dim=-1)
-        return -(soft * F.log_softmax(student.float() / self.T, dim=-1)).sum(-1).mean() * self.T**2
-
-
 class SupernetJob:
     """The sandwich step and the epoch-end evaluation of the largest and smallest subnets."""
 
@@ -198,7 +149,7 @@ class SupernetJob:
                  dev: torch.device, amp: str | None):
         self.space, self.module, self.data, self.recipe = space, net, data, recipe
         self.seed, self.dev, self.amp = seed, dev, amp
-        self.losses = _Losses(recipe, data.num_classes)
+        self.losses = Losses(recipe, data.num_classes)
         # only the sandwich has a teacher (its first subnet, the largest)
         self.teacher = recipe.get("sampling", "sandwich") == "sandwich"
         self.parts = getattr(net, "families", None)  # few-shot: one part per step, in turn
@@ -269,7 +220,7 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
     return result
 
 
-def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: _Losses,
+def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: Losses,
                    dev: torch.device, amp: str | None, teacher_first: bool = True
                    ) -> tuple[float, float]:
     """Forward/backward every subnet of the step; gradients accumulate in the shared weights.
@@ -313,7 +264,7 @@ def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: 
                         f"({CHECKPOINT}); train it first with `mlpnas train`.")
     state = load_checkpoint(path)
     fp = state.get("fingerprint", {})
-    recipe = {**_RECIPE_DEFAULTS, **fp.get("recipe", {})}
+    recipe = {**RECIPE_DEFAULTS, **fp.get("recipe", {})}
     why = describe_mismatch(fp, fingerprint(space, data_cfg, recipe, fp.get("seed", 0),
                                             num_classes))
     if not state.get("finished") or why or recipe.get("few_shot") not in (None, "none"):

@@ -122,7 +122,7 @@ def supernet_lock(directory: Path):
         lock.parent.mkdir(parents=True, exist_ok=True)
         fh = open(lock, "w")  # noqa: SIM115 (closed below, after the fallback)
     except OSError as e:
-        from ..supernet import CHECKPOINT, load_checkpoint
+        from ..train import CHECKPOINT, load_checkpoint
 
         ckpt = directory / CHECKPOINT
         if ckpt.is_file() and load_checkpoint(ckpt).get("finished"):

@@ -62,8 +62,8 @@ def run(cfg: DictConfig):
     import torch
 
     from ..cost import CostModel, LatencySetting, flops_table, measure_arch
-    from ..export import export_subnets
-    from ..supernet import evaluate, has_batchnorm, load_trained_supernet, recalibrate_bn
+    from ..supernet import export_subnets, load_trained_supernet
+    from ..train import evaluate, has_batchnorm, recalibrate_bn
     from .search_report import export_infos
 
     if not cfg.get("run_dir"):

@@ -66,7 +66,7 @@ def standalone_recipe(run_cfg: DictConfig, rc: dict) -> dict:
 
 def jobs_root(work: Path, recipe: dict, data_cfg: dict) -> Path:
     """One folder of standalone jobs per (recipe, data): another budget never resumes these."""
-    from ..export._retrain import STANDALONE_RECIPE_KEYS
+    from ..train import STANDALONE_RECIPE_KEYS
 
     what = {"recipe": {k: recipe.get(k) for k in STANDALONE_RECIPE_KEYS}, "data": data_cfg}
     digest = hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
@@ -111,8 +111,8 @@ def _plan(work: Path, request: dict, make) -> list[dict]:
 def _supernet(run_cfg, space, data, other: str | None, device):
     """The run's trained supernet, or the one in `other` (its own recipe and seed, read from
     its checkpoint; same space and data required)."""
-    from ..supernet import load_checkpoint, load_trained_supernet
-    from ..supernet._loop import CHECKPOINT
+    from ..supernet import load_trained_supernet
+    from ..train import CHECKPOINT, load_checkpoint
 
     directory = Path(str(other or run_cfg.supernet_dir))
     recipe, seed = plain(run_cfg.train), int(run_cfg.seed)
@@ -132,7 +132,6 @@ def run(cfg: DictConfig):
 
     from ..cost import CostModel, LatencySetting, flops_table, latency_table, machine_description
     from ..export import write_arch_file
-    from ..export._retrain import retrain
     from ..plots import RANKING_CSV, RANKING_JSON, RANKING_PNG, draw_ranking, ranking_info
     from ..rank import (
         Job,
@@ -144,6 +143,7 @@ def run(cfg: DictConfig):
         run_jobs,
         summary_lines,
     )
+    from ..train import retrain
     from .export import run_context
 
     t_start = time.perf_counter()

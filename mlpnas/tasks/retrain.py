@@ -14,7 +14,7 @@ from ._common import config_recorded, device_of, plain
 def run(cfg: DictConfig):
     from ..data import build_data
     from ..export import read_arch_file
-    from ..export._retrain import retrain
+    from ..train import retrain
 
     if not cfg.get("path"):
         raise UserError("give the exported architecture folder: mlpnas retrain PATH.")

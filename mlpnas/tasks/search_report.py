@@ -87,7 +87,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
     exported = []
     if sc.get("export_pareto", True) and len(pareto):
         infos = export_infos(pareto, space, data, lat_setting, cfg.supernet_dir)
-        from ..export import export_subnets
+        from ..supernet import export_subnets
 
         device = next(net.parameters()).device
         exported = export_subnets(net, space, list(pareto["arch"]), out / "exported", infos,

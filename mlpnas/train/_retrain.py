@@ -1,7 +1,7 @@
-"""Standalone training of an exported architecture (`mlpnas retrain PATH`): from scratch or
-fine-tuned from its inherited weights, with the progress, checkpoint and resume behaviour of
-supernet training (the same loop). This is how a user learns an architecture's true
-accuracy."""
+"""Standalone training of an exported architecture (`mlpnas retrain PATH`, and every run of
+`mlpnas rank`): from scratch or fine-tuned from its inherited weights, with the progress,
+checkpoint and resume behaviour of supernet training (the same loop). This is how a user
+learns an architecture's true accuracy."""
 
 from __future__ import annotations
 
@@ -12,17 +12,20 @@ import torch
 
 from ..data import DataSplits
 from ..errors import UserError
+from ..export import export_model, load_exported, read_arch_file
 from ..models import MlpBackbone
 from ..spec import NetSpec
-from ..supernet._eval import autocast, evaluate
-from ..supernet._loop import TrainResult, run_training, setup_device
-from ..supernet._train import _RECIPE_KEYS, _Losses
-from ._export import export_model, load_exported, read_arch_file
+from ._eval import autocast, evaluate
+from ._fingerprint import (
+    STANDALONE_RECIPE_KEYS,
+    data_fingerprint,
+    first_difference,
+    recipe_fingerprint,
+)
+from ._loop import TrainResult, run_training, setup_device
+from ._losses import Losses
 
 INITS = ("scratch", "inherited")
-# the recipe fields that change a standalone run (the supernet's sampling ones do not)
-STANDALONE_RECIPE_KEYS = tuple(k for k in _RECIPE_KEYS if k not in (
-    "sandwich_random", "distill", "kd_temperature", "sort_channels"))
 
 
 class RetrainJob:
@@ -33,7 +36,7 @@ class RetrainJob:
     def __init__(self, model: MlpBackbone, data: DataSplits, recipe: dict, dev: torch.device,
                  amp: str | None, eval_last_only: bool = False):
         self.module, self.data, self.recipe, self.dev, self.amp = model, data, recipe, dev, amp
-        self.losses = _Losses(recipe, data.num_classes)
+        self.losses = Losses(recipe, data.num_classes)
         self.eval_last_only = eval_last_only
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
@@ -60,17 +63,13 @@ class RetrainJob:
 
 
 def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: dict, seed: int) -> dict:
-    return {"arch": record["arch"], "init": init,
-            "data": {k: data_cfg[k] for k in sorted(data_cfg) if k != "num_workers"},
-            "recipe": {k: recipe.get(k) for k in STANDALONE_RECIPE_KEYS},
+    return {"arch": record["arch"], "init": init, "data": data_fingerprint(data_cfg),
+            "recipe": recipe_fingerprint(recipe, STANDALONE_RECIPE_KEYS),
             "seed": seed, "num_classes": record["netspec"]["num_classes"]}
 
 
 def _mismatch(stored: dict, wanted: dict) -> str | None:
-    for part in ("arch", "init", "data", "recipe", "seed"):
-        if stored.get(part) != wanted.get(part):
-            return f"it was trained with another {part} ({stored.get(part)!r})"
-    return None
+    return first_difference(stored, wanted, ("arch", "init", "data", "recipe", "seed"))
 
 
 def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Path,

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import torch
 
-from ._export import export_model
-from ._onnx import ONNX_FILE, export_onnx, onnx_max_error
+from ..export import ONNX_FILE, export_model, export_onnx, onnx_max_error
+from ..train import has_batchnorm, recalibrate_bn
 
 
 def export_subnets(net, space, keys, out_dir: Path, infos: dict, recal_ds, batch_size: int,
                    recal_batches: int, device: torch.device, onnx: bool = False) -> list[Path]:
-    from ..supernet import has_batchnorm, recalibrate_bn
-
     written = []
     for key in keys:
         arch = space.arch_from_key(key)

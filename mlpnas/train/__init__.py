@@ -1,0 +1,35 @@
+"""Training, shared by every model mlpnas trains: the resumable loop (devices,
+DistributedDataParallel, AdamW with a cosine schedule, atomic checkpoints, metrics), the
+recipe's losses, evaluation and BatchNorm re-estimation, the fingerprint that says whether a
+run folder may be resumed, and standalone (re)training of an exported architecture. The
+supernet's own job (the sandwich step) is in `mlpnas.supernet`."""
+
+from ._eval import autocast, evaluate, has_batchnorm, recalibrate_bn
+from ._fingerprint import (
+    RECIPE_DEFAULTS,
+    RECIPE_KEYS,
+    STANDALONE_RECIPE_KEYS,
+    data_fingerprint,
+    first_difference,
+    recipe_fingerprint,
+)
+from ._loop import (
+    CHECKPOINT,
+    METRICS,
+    TIMING,
+    DistEnv,
+    Job,
+    TrainResult,
+    load_checkpoint,
+    mixes_batches,
+    run_training,
+    setup_device,
+)
+from ._losses import Losses
+from ._retrain import INITS, RetrainJob, retrain
+
+__all__ = ["CHECKPOINT", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
+           "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
+           "TrainResult", "autocast", "data_fingerprint", "evaluate", "first_difference",
+           "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",
+           "recipe_fingerprint", "retrain", "run_training", "setup_device"]

@@ -1,0 +1,63 @@
+"""Accuracy of a network, BatchNorm statistics re-estimation, bf16 autocast."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..data import iterate_batches, sequential_batches
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def autocast(device: torch.device, amp: str | None):
+    if amp in (None, "none", "fp32") or device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, ds: Dataset, batch_size: int, n_batches: int,
+                   device: torch.device, num_workers: int = 0, amp: str | None = None) -> None:
+    """Re-estimate every BatchNorm's running statistics as the plain average over the first
+    `n_batches` batches of `ds` (a subnet's statistics differ from the supernet's mixture)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    was_training = model.training
+    model.eval()
+    saved = [(m.momentum, m.training) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+        m.train()
+    batches = sequential_batches(len(ds), batch_size, n_batches * batch_size)
+    with autocast(device, amp):
+        for x, _ in iterate_batches(ds, batches, num_workers):
+            model(x.to(device, non_blocking=True))
+    for m, (momentum, training) in zip(bns, saved):
+        m.momentum = momentum
+        m.train(training)
+    model.train(was_training)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, ds: Dataset, batch_size: int, device: torch.device,
+             limit: int | None = None, num_workers: int = 0, amp: str | None = None) -> float:
+    """Top-1 accuracy (in [0, 1]) on the first `limit` items of `ds` (default: all)."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with autocast(device, amp):
+        for x, y in iterate_batches(ds, sequential_batches(len(ds), batch_size, limit),
+                                    num_workers):
+            pred = model(x.to(device, non_blocking=True)).argmax(-1).cpu()
+            correct += int((pred == y).sum())
+            total += len(y)
+    model.train(was_training)
+    return correct / max(total, 1)
