@@ -69,11 +69,18 @@ def test_train_options(option):
 
 @pytest.mark.parametrize("option", GROUPS["hardware"])
 def test_hardware_options(option):
+    """Each hardware option names its device, and its latency block becomes the latency
+    setting the cost tables are measured with."""
     import torch
 
+    from mlpnas.cost import LatencySetting
+
     hw = _compose("train", ["+space=tiny", f"hardware={option}"]).hardware
-    torch.device(hw.device)
+    assert torch.device(hw.device).type == option
     assert hw.amp in (None, "fp32", "bf16")
+    setting = LatencySetting.from_cfg(hw)
+    assert (setting.device, setting.batch_size, setting.dtype, setting.repeats) == (
+        option, hw.latency.batch_size, hw.latency.dtype, hw.latency.repeats)
 
 
 @pytest.mark.parametrize("option", GROUPS.get("experiment", []))

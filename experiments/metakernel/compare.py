@@ -2,6 +2,7 @@
 experiments/ranking), under the same MFLOPs budget, both picks trained standalone.
 
     python experiments/metakernel/compare.py [--budget 14] [--mk-epochs 6] [--threads 2]
+    python experiments/metakernel/compare.py --mk-epochs 35 --tag equal_time
 
 1. `mlpnas search +experiment=ranking_mnist search.max_mflops=B search.compare_random=false`:
    the Optuna (NSGA-II, 100 trials) search on the benchmark's supernet (reused if trained);
@@ -12,8 +13,10 @@ experiments/ranking), under the same MFLOPs budget, both picks trained standalon
    and the Optuna study's 4 best feasible ones, 3 seeds, the benchmark's standalone recipe
    (2 epochs): the standalone accuracy of each pick.
 
-Writes results.json and results.md next to this file; resumable (each step reuses what is
-done).
+Writes results.json, results.md and standalone/ next to this file, or with `--tag T`
+results_T.json, results_T.md and standalone_T/ (the meta-kernel run then goes to its own
+folder, `...-metakernel-max_mflopsB-T`); resumable (each step reuses what is done, the
+standalone runs of architectures already trained included).
 """
 
 from __future__ import annotations
@@ -52,14 +55,21 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=14.0)
     ap.add_argument("--mk-epochs", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="",
+                    help="name of a second comparison (its own meta-kernel run and files)")
     args = ap.parse_args()
+    tag = f"_{args.tag}" if args.tag else ""
     common = ["+experiment=ranking_mnist", f"search.max_mflops={args.budget:g}",
               "progress=false", f"hardware.threads={args.threads}"]
     suffix = f"-max_mflops{args.budget:g}"
     optuna_run = ROOT / f"runs/search/ranking_mnist-seed0{suffix}"
     mk_run = ROOT / f"runs/search/ranking_mnist-seed0-metakernel{suffix}"
+    if args.tag:
+        mk_run = mk_run.with_name(f"{mk_run.name}-{args.tag}")
+    standalone = HERE / f"standalone{tag}"
     mlpnas("search", *common, "search.compare_random=false")
-    mlpnas("search", *common, "search.strategy=metakernel", f"train.epochs={args.mk_epochs}")
+    mlpnas("search", *common, "search.strategy=metakernel", f"train.epochs={args.mk_epochs}",
+           f"out_dir={mk_run}")
 
     trials = pd.read_csv(optuna_run / "trials.csv")
     ours = trials[(trials["sampler"] == "nsga2") & trials["feasible"]]
@@ -69,9 +79,9 @@ def main() -> None:
     work = ROOT / "runs/metakernel_compare"
     mlpnas("rank", str(optuna_run), f"rank.archs=[{','.join(picks)}]", "rank.seeds=3",
            "rank.epochs=2", f"rank.max_mflops={args.budget:g}", f"rank.work_dir={work}",
-           f"rank.out_dir={HERE / 'standalone'}", "progress=false",
+           f"rank.out_dir={standalone}", "progress=false",
            f"hardware.threads={args.threads}")
-    ranking = pd.read_csv(HERE / "standalone/ranking.csv").set_index("arch")
+    ranking = pd.read_csv(standalone / "ranking.csv").set_index("arch")
     seeds = [c for c in ranking.columns if c.startswith("seed")]
 
     supernet = ROOT / "runs/supernets/ranking_mnist-seed0"
@@ -95,9 +105,9 @@ def main() -> None:
            "metakernel": {"run": mk_run.name, "seconds": round(mk_s, 1), "derived": derived,
                           "epochs": args.mk_epochs},
            "standalone_recipe": "2 epochs, 3 seeds (the benchmark's)",
-           "machine": json.loads((HERE / "standalone/ranking.json").read_text())["machine"],
+           "machine": json.loads((standalone / "ranking.json").read_text())["machine"],
            "picks": rows}
-    (HERE / "results.json").write_text(json.dumps(out, indent=1) + "\n")
+    (HERE / f"results{tag}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["| architecture | found by | MFLOPs | standalone accuracy (mean +- std, 3 seeds) "
              "| supernet holdout accuracy (Optuna's supernet) |", "|---|---|---|---|---|"]
     for r in rows:
@@ -109,7 +119,7 @@ def main() -> None:
     lines.append("")
     lines.append(f"Search time: Optuna {optuna_s:.0f} s (supernet + NSGA-II study), "
                  f"meta-kernel {mk_s:.0f} s ({args.mk_epochs} epochs + evaluation).")
-    (HERE / "results.md").write_text("\n".join(lines) + "\n")
+    (HERE / f"results{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
