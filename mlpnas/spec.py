@@ -18,7 +18,7 @@ in `mlpnas/mixers/` (static and elastic mixer) plus one entry here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ class FamilyInfo:
     paper: str
     options: Mapping[str, Any]
     kernel_option: str  # the option that plays the role of the "pseudo-kernel"
+    validate: Callable[..., None]  # (options, width, (H, W), message prefix): raise SpecError
     mixer: str
     elastic: str
     mergeable: bool  # its kernel options share every weight: meta kernels can merge them
@@ -72,7 +73,7 @@ class FamilyInfo:
                 f"{prefix}mixer '{self.name}' has no option '{unknown[0]}'; "
                 f"its options are {', '.join(self.options)}.")
         full = {**self.options, **options}
-        _FAMILY_CHECKS[self.name](full, dim, resolution, prefix)
+        self.validate(full, dim, resolution, prefix)
         return full
 
 
@@ -118,13 +119,6 @@ def _check_permute(o: dict, dim, resolution, prefix) -> None:
             f"cut into equal segments, so segments must be one of {divisors}.")
 
 
-_FAMILY_CHECKS = {
-    "cycle": _check_cycle,
-    "shift": _check_shift,
-    "hire": _check_hire,
-    "permute": _check_permute,
-}
-
 def _load_class(path: str) -> type:
     import importlib
 
@@ -134,22 +128,22 @@ def _load_class(path: str) -> type:
 
 FAMILIES: dict[str, FamilyInfo] = {
     "cycle": FamilyInfo(
-        "cycle", "c", "CycleMLP", {"kernel": 3}, "kernel",
+        "cycle", "c", "CycleMLP", {"kernel": 3}, "kernel", _check_cycle,
         "mlpnas.mixers.cycle:CycleMixer", "mlpnas.mixers.cycle:ElasticCycleMixer", True,
         "the pseudo-kernel only moves pixels: the two CycleFC Linears are counted, the shift "
         "is free, so every kernel costs the same FLOPs and parameters"),
     "shift": FamilyInfo(
-        "shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size",
+        "shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size", _check_shift,
         "mlpnas.mixers.shift:ShiftMixer", "mlpnas.mixers.shift:ElasticShiftMixer", True,
         "the axial shift only moves pixels: every shift size costs the same FLOPs and "
         "parameters"),
     "hire": FamilyInfo(
-        "hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region",
+        "hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region", _check_hire,
         "mlpnas.mixers.hire:HireMixer", "mlpnas.mixers.hire:ElasticHireMixer", False,
         "the region size p sets the folded width p*C of the branch FCs: FLOPs and parameters "
         "grow with p; the step (a roll) is free"),
     "permute": FamilyInfo(
-        "permute", "p", "ViP", {"segments": 8}, "segments",
+        "permute", "p", "ViP", {"segments": 8}, "segments", _check_permute,
         "mlpnas.mixers.permute:PermuteMixer", "mlpnas.mixers.permute:ElasticPermuteMixer",
         False,
         "the per-axis FCs are (H*S)x(H*S) with S = C/segments: FLOPs and parameters fall as "
