@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .._io import write_text_atomic
-from ..space import Arch, BlockChoice, Space
+from ..space import Arch, BlockChoice, Space, stable_repr
 from ..spec import BlockSpec
 
 TABLE_VERSION = 3  # 3: CPU shifts became one-hot depthwise convolutions (faster)
@@ -82,7 +82,7 @@ class BlockTable:
 
 def space_digest(space: Space, num_classes: int) -> str:
     """A short hash of everything that changes the networks of a space."""
-    text = repr((space.input_size, space.stem, space.downsample, space.norm, space.stages,
+    text = stable_repr((space.input_size, space.stem, space.downsample, space.norm, space.stages,
                  num_classes))
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 

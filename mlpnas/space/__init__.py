@@ -5,7 +5,7 @@ sampled and validated by plain Python.
 """
 
 from ._load import SPACES_DIR, known_spaces, load_space, parse_space, resolve_space_path
-from ._space import Arch, BlockChoice, Space, SpaceError, StageChoices
+from ._space import Arch, BlockChoice, Space, SpaceError, StageChoices, stable_repr
 
 __all__ = [
     "SPACES_DIR",
@@ -14,6 +14,7 @@ __all__ = [
     "Space",
     "SpaceError",
     "StageChoices",
+    "stable_repr",
     "known_spaces",
     "load_space",
     "parse_space",

@@ -259,6 +259,14 @@ class Space:
                        self.input_size[1:], meta=(("space", self.name), ("scale", self.scale),
                                                   ("arch", arch.key)))
 
+def stable_repr(value: Any) -> str:
+    """`repr(value)` of a space's parts, as written into supernet fingerprints and cost-table
+    names: the stage class was called `StageSpace` when the first supernets were trained, so
+    the name is written that way still, and a supernet or table from before the rename stays
+    valid."""
+    return repr(value).replace("StageChoices(", "StageSpace(")
+
+
 def _order_key(v):
     return tuple(v) if isinstance(v, (list, tuple)) else (v,)
 

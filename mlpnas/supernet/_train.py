@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..data import DataSplits
-from ..space import Arch, Space
+from ..space import Arch, Space, stable_repr
 from ..train import (
     CHECKPOINT,
     RECIPE_DEFAULTS,
@@ -48,7 +48,7 @@ def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_class
     return {
         "space": space.name, "scale": space.scale,
         "space_spec": [repr(space.input_size), repr(space.stem), repr(space.downsample),
-                       space.norm, repr(space.stages)],
+                       space.norm, stable_repr(space.stages)],
         "data": data_fingerprint(data_cfg), "recipe": recipe_fingerprint(recipe),
         "seed": seed, "num_classes": num_classes,
     }
