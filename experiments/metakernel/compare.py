@@ -40,9 +40,11 @@ def mlpnas(*args: str) -> None:
 
 
 def session_seconds(run: Path, study: str) -> tuple[float, float]:
-    """(supernet or meta-kernel training seconds, study seconds) of a run's last session."""
-    timing = json.loads((run / "run.json").read_text())["sessions"][-1]
-    return float(timing["supernet_s"]), float(timing["studies"][study]["seconds"])
+    """(supernet or meta-kernel training seconds, study seconds) summed over a run's
+    sessions (a rerun that reuses finished work adds about nothing)."""
+    sessions = json.loads((run / "run.json").read_text())["sessions"]
+    return (sum(float(s["supernet_s"]) for s in sessions),
+            sum(float(s["studies"].get(study, {}).get("seconds", 0.0)) for s in sessions))
 
 
 def training_seconds(folder: Path) -> float:
