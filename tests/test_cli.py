@@ -1,23 +1,24 @@
+"""The command line as a process: usage, exit status 2 with one sentence for the errors a user
+can cause, the light `--help`; and what `info` and `train` write and refuse."""
+
 import subprocess
 import sys
 
 import pytest
+from helpers import run_cli, run_task
 
-
-def mlpnas(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mlpnas.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+from mlpnas.errors import UserError
 
 
 def test_help_lists_verbs():
-    r = mlpnas("--help")
+    r = run_cli("--help")
     assert r.returncode == 0 and "info" in r.stdout
 
 
-def test_info_summarises_a_model():
-    r = mlpnas("info", "model=test_asmlp")
-    assert r.returncode == 0, r.stderr
-    assert "parameters:" in r.stdout and "GMACs" in r.stdout
+def test_info_prints_parameters_and_gmacs_of_a_model(capsys):
+    run_task("info", ["model=test_asmlp"])  # no UserError: the command would exit 0
+    out = capsys.readouterr().out
+    assert "parameters:" in out and "GMACs" in out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -25,7 +26,7 @@ def test_info_summarises_a_model():
     (("frobnicate",), "unknown verb 'frobnicate'"),
 ])
 def test_user_errors_are_one_sentence_and_exit_2(args, message):
-    r = mlpnas(*args)
+    r = run_cli(*args)
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
@@ -40,25 +41,34 @@ def test_user_errors_are_one_sentence_and_exit_2(args, message):
      "unknown data option 'foo'; use data=NAME with NAME one of cifar10, cifar100, imagefolder, "
      "synthetic, synthetic_relational."),
 ])
-def test_train_user_errors(tmp_path, args, message):
-    r = mlpnas(*args, f"out_dir={tmp_path / 'run'}")
+def test_train_user_errors_exit_2_with_one_sentence_and_leave_no_folder(tmp_path, args, message):
+    r = run_cli(*args, f"out_dir={tmp_path / 'run'}")
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()  # a refused run leaves no empty folder behind
 
 
+@pytest.mark.parametrize("args,message", [
+    ((), "no search space given; add +space=NAME with NAME one of"),
+    (("+space=nope",), "unknown search space 'nope'; known spaces are"),
+])
+def test_search_without_a_known_space_exits_2_with_one_sentence(tmp_path, args, message):
+    r = run_cli("search", *args, f"out_dir={tmp_path / 'run'}")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("mlpnas search: error: ") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 def test_train_refuses_a_supernet_of_another_space_without_touching_it(tmp_path):
     out = tmp_path / "run"
-    ok = mlpnas("train", "+space=tiny", f"out_dir={out}", "data.train_size=64",
-                "data.val_size=16", "data.holdout_size=16", "train.batch_size=32",
-                "train.epochs=1", "progress=false")
-    assert ok.returncode == 0, ok.stderr
+    run_task("train", ["+space=tiny", f"out_dir={out}", "data.train_size=64",
+                       "data.val_size=16", "data.holdout_size=16", "train.batch_size=32",
+                       "train.epochs=1", "progress=false"])
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    r = mlpnas("train", "+space=cycle_vs_shift", f"out_dir={out}", "progress=false")
-    assert r.returncode == 2
-    assert "already holds a supernet, but its space is 'tiny'" in r.stderr
-    assert "use another out_dir" in r.stderr
+    with pytest.raises(UserError, match="already holds a supernet, but its space is 'tiny'") as e:
+        run_task("train", ["+space=cycle_vs_shift", f"out_dir={out}", "progress=false"])
+    assert "use another out_dir" in str(e.value)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, write_cifar, write_image_folder
 
 from mlpnas.cli import CONF_DIR, VERBS
 from mlpnas.data import build_data
@@ -13,11 +13,6 @@ from mlpnas.train import RECIPE_KEYS
 
 GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml"))
           for g in CONF_DIR.iterdir() if g.is_dir() and g.name != "hydra"}
-
-
-def _compose(verb, overrides=()):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=verb, overrides=list(overrides))
 
 
 def test_every_verb_has_a_config():
@@ -34,7 +29,7 @@ def test_space_options(option, tmp_path):
     extra = []
     if option == "custom":
         extra = [f"space.path={Path(load_space('tiny').path)}"]
-    cfg = _compose("train", [f"+space={option}", *extra])
+    cfg = compose_config("train", [f"+space={option}", *extra])
     space = space_from_cfg(cfg)
     assert space.size() > 1
     assert "runs/supernets/" in str(cfg.out_dir)
@@ -42,15 +37,13 @@ def test_space_options(option, tmp_path):
 
 @pytest.mark.parametrize("option", GROUPS["data"])
 def test_data_options(option, tmp_path):
-    from test_data import _cifar, _image_folder
-
-    cfg = _compose("train", ["+space=tiny", f"data={option}"])
+    cfg = compose_config("train", ["+space=tiny", f"data={option}"])
     data = plain(cfg.data)
     if option == "imagefolder":
-        _image_folder(tmp_path)
+        write_image_folder(tmp_path)
         data["root"] = str(tmp_path)
     elif option.startswith("cifar"):
-        _cifar(tmp_path / "c", int(option[5:]))
+        write_cifar(tmp_path / "c", int(option[5:]))
         data["root"] = str(tmp_path / "c")
     elif option == "synthetic":
         data.update(train_size=64, holdout_size=16, val_size=16)
@@ -60,7 +53,7 @@ def test_data_options(option, tmp_path):
 
 @pytest.mark.parametrize("option", GROUPS["train"])
 def test_train_options(option):
-    recipe = plain(_compose("train", ["+space=tiny", f"train={option}"]).train)
+    recipe = plain(compose_config("train", ["+space=tiny", f"train={option}"]).train)
     assert set(RECIPE_KEYS) <= set(recipe)
     from mlpnas.train import Losses
 
@@ -75,7 +68,7 @@ def test_hardware_options(option):
 
     from mlpnas.cost import LatencySetting
 
-    hw = _compose("train", ["+space=tiny", f"hardware={option}"]).hardware
+    hw = compose_config("train", ["+space=tiny", f"hardware={option}"]).hardware
     assert torch.device(hw.device).type == option
     assert hw.amp in (None, "fp32", "bf16")
     setting = LatencySetting.from_cfg(hw)
@@ -85,5 +78,5 @@ def test_hardware_options(option):
 
 @pytest.mark.parametrize("option", GROUPS.get("experiment", []))
 def test_experiment_options(option):
-    cfg = _compose("train", [f"+experiment={option}"])
+    cfg = compose_config("train", [f"+experiment={option}"])
     assert space_from_cfg(cfg).size() > 1

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import write_cifar, write_image_folder
 from PIL import Image
 
 from mlpnas.data import build_data, iterate_batches, sequential_batches
@@ -51,19 +52,8 @@ def test_build_synthetic_splits_are_disjoint_draws():
     assert x.shape == (8, 3, 16, 16) and x.dtype == torch.float32 and y.shape == (8,)
 
 
-def _image_folder(root, classes=3, per_class=4, size=20):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c in range(classes):
-            d = root / split / f"class{c}"
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                arr = rng.integers(0, 255, (size, size + 3, 3), dtype=np.uint8)
-                Image.fromarray(arr).save(d / f"{i}.png")
-
-
 def test_image_folder_through_timm(tmp_path):
-    _image_folder(tmp_path)
+    write_image_folder(tmp_path)
     d = build_data({"name": "imagefolder", "root": str(tmp_path), "holdout_fraction": 0.25},
                    (3, 16, 16))
     assert d.num_classes == 3 and len(d.train) == 9 and len(d.holdout) == 3 and len(d.val) == 12
@@ -106,30 +96,9 @@ def test_image_folder_val_class_missing_from_train_is_refused(tmp_path):
     assert str(tmp_path / "val") in message and str(tmp_path / "train") in message
 
 
-def _cifar(root, variant, n_train=30, n_test=10):
-    rng = np.random.default_rng(0)
-    key = "labels" if variant == 10 else "fine_labels"
-
-    def batch(n):
-        return {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
-                key: rng.integers(0, variant, n).tolist()}
-
-    root.mkdir(parents=True)
-    if variant == 10:
-        for i in range(1, 3):
-            with open(root / f"data_batch_{i}", "wb") as fh:
-                pickle.dump(batch(n_train // 2), fh)
-        with open(root / "test_batch", "wb") as fh:
-            pickle.dump(batch(n_test), fh)
-    else:
-        for name, n in (("train", n_train), ("test", n_test)):
-            with open(root / name, "wb") as fh:
-                pickle.dump(batch(n), fh)
-
-
 @pytest.mark.parametrize("variant,sub", [(10, "cifar-10-batches-py"), (100, "")])
 def test_cifar_format_directory(tmp_path, variant, sub):
-    _cifar(tmp_path / sub if sub else tmp_path / "c", variant)
+    write_cifar(tmp_path / sub if sub else tmp_path / "c", variant)
     root = tmp_path if sub else tmp_path / "c"
     d = build_data({"name": f"cifar{variant}", "root": str(root), "holdout_fraction": 0.1},
                    (3, 32, 32))
@@ -171,7 +140,7 @@ class _Payload:
 
 def test_a_crafted_cifar_batch_is_refused_and_runs_nothing(tmp_path):
     root = tmp_path / "c"
-    _cifar(root, 10)
+    write_cifar(root, 10)
     marker = tmp_path / "pwned"
     with open(root / "data_batch_1", "wb") as fh:
         pickle.dump({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1],

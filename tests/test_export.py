@@ -1,46 +1,26 @@
-"""Export, loading back (one call and through timm), ONNX, retraining and plots, from a real
-(tiny) search run folder."""
+"""Export, loading back (one call and through timm), ONNX and retraining, from the shared
+finished (tiny) search run of conftest.py."""
 
 import json
-import subprocess
-import sys
+import re
 
 import pandas as pd
 import pytest
 import timm
 import torch
+from helpers import run_cli, run_task
 
 import mlpnas
 from mlpnas.errors import UserError
 from mlpnas.export import ARCH_FILE, WEIGHTS_FILE, export_model, load_exported
 from mlpnas.models import MlpBackbone, published_spec
-from mlpnas.plots import choice_info, hypervolume_info, load_results, pareto_info, plot_run
-
-SMALL = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",
-         "train.batch_size=64", "train.epochs=1", "search.population_size=4",
-         "progress=false", "hardware.threads=1"]
 
 
-def cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "mlpnas.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    base = tmp_path_factory.mktemp("run")
-    r = cli("search", "+space=tiny", *SMALL, "search.n_trials=12", "search.max_mflops=0.15",
-            f"out_dir={base / 'search'}", f"supernet_dir={base / 'supernet'}",
-            f"cache_dir={base / 'cache'}")
-    assert r.returncode == 0, r.stderr
-    return base / "search"
-
-
-def test_search_exports_pareto_archs_that_load_with_one_call(run_dir):
-    pareto = pd.read_csv(run_dir / "pareto.csv")
+def test_search_exports_pareto_archs_that_load_with_one_call(tiny_search_run):
+    pareto = pd.read_csv(tiny_search_run / "pareto.csv")
     assert len(pareto) >= 1
     for key in pareto["arch"]:
-        folder = run_dir / "exported" / key
+        folder = tiny_search_run / "exported" / key
         assert (folder / ARCH_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
         card = (folder / "README.md").read_text()
         assert key in card and "accuracy measured on" in card and "MFLOPs" in card
@@ -50,23 +30,23 @@ def test_search_exports_pareto_archs_that_load_with_one_call(run_dir):
         assert out.shape == (2, 10)
 
 
-def test_exported_weights_reproduce_the_search_accuracy(run_dir):
+def test_exported_weights_reproduce_the_search_accuracy(tiny_search_run):
     """The exported model scores on the holdout split exactly what the search recorded."""
     from mlpnas.data import build_data
     from mlpnas.train import evaluate
 
-    pareto = pd.read_csv(run_dir / "pareto.csv")
+    pareto = pd.read_csv(tiny_search_run / "pareto.csv")
     key = pareto["arch"].iloc[0]
     data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
                        "holdout_size": 128}, (3, 16, 16))
-    acc = evaluate(load_exported(run_dir / "exported" / key), data.holdout, 500,
+    acc = evaluate(load_exported(tiny_search_run / "exported" / key), data.holdout, 500,
                    torch.device("cpu"))
     assert acc == pytest.approx(pareto["accuracy"].iloc[0])
 
 
-def test_load_through_timm(run_dir):
-    key = pd.read_csv(run_dir / "pareto.csv")["arch"].iloc[0]
-    folder = run_dir / "exported" / key
+def test_exported_model_loads_through_timm_also_with_another_head(tiny_search_run):
+    key = pd.read_csv(tiny_search_run / "pareto.csv")["arch"].iloc[0]
+    folder = tiny_search_run / "exported" / key
     ref = load_exported(folder)
     model = timm.create_model("mlpnas_exported", pretrained=True, export_path=str(folder)).eval()
     x = torch.randn(2, 3, 16, 16)
@@ -80,32 +60,36 @@ def test_load_through_timm(run_dir):
     torch.testing.assert_close(fine.forward_features(x), ref.forward_features(x))
 
 
-def test_export_cli_trials_arch_and_onnx(run_dir, tmp_path):
+def test_export_of_chosen_trials_with_onnx_and_of_an_arch_key(tiny_search_run, tmp_path):
+    run_dir = tiny_search_run
     trials = pd.read_csv(run_dir / "trials.csv")
     n = int(trials[trials["sampler"] == "nsga2"]["number"].iloc[3])
-    r = cli("export", str(run_dir), f"export.trials=[{n}]", f"export.out_dir={tmp_path / 'a'}",
-            "export.onnx=true")
-    assert r.returncode == 0, r.stderr
+    run_task("export", [run_dir, f"export.trials=[{n}]", f"export.out_dir={tmp_path / 'a'}",
+                        "export.onnx=true"])  # no UserError: the command would exit 0
     (folder,) = list((tmp_path / "a").iterdir())
     info = json.loads((folder / ARCH_FILE).read_text())
     assert info["arch"] == trials[trials["number"] == n]["arch"].iloc[0]
     assert info["metrics"]["onnx_max_abs_error"] < 1e-4  # onnxruntime agrees with PyTorch
     assert (folder / "model.onnx").is_file()
-    r = cli("export", str(run_dir), "export.arch=c3r1_s3r2", f"export.out_dir={tmp_path / 'b'}")
-    assert r.returncode == 0, r.stderr
+    run_task("export", [run_dir, "export.arch=c3r1_s3r2", f"export.out_dir={tmp_path / 'b'}"])
     info = json.loads((tmp_path / "b" / "c3r1_s3r2" / ARCH_FILE).read_text())
     assert 0.0 <= info["metrics"]["accuracy"] <= 1.0 and info["metrics"]["mflops"] > 0
 
 
+def test_export_of_a_folder_that_is_no_run_exits_2_with_one_sentence():
+    r = run_cli("export", "/no/such/run")
+    assert r.returncode == 2 and "is not a search run folder" in r.stderr
+    assert r.stderr.startswith("mlpnas export: error: ") and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("args,message", [
-    (["/no/such/run"], "is not a search run folder"),
     (["RUN", "export.arch=c9r1_c3r1"], "block 0 of stage 0 ('c9r1') is not in space 'tiny'"),
     (["RUN", "export.trials=[9999]"], "trial 9999 is not a complete nsga2 trial"),
 ])
-def test_export_user_errors(run_dir, args, message):
-    args = [str(run_dir) if a == "RUN" else a for a in args]
-    r = cli("export", *args)
-    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+def test_export_refuses_an_arch_or_trial_not_in_the_run(tiny_search_run, args, message):
+    args = [str(tiny_search_run) if a == "RUN" else a for a in args]
+    with pytest.raises(UserError, match=re.escape(message)):
+        run_task("export", args)
 
 
 def test_loading_a_broken_export_is_one_sentence(tmp_path):
@@ -123,47 +107,25 @@ def test_loading_a_broken_export_is_one_sentence(tmp_path):
         load_exported(tmp_path)
 
 
-def test_plots_from_stored_results_only(run_dir, tmp_path):
-    results = load_results(run_dir)
-    info = pareto_info(results, "mflops")
-    assert info.budget == 0.15
-    assert all(p.x <= 0.15 for p in info.front)
-    assert all(p.x > 0.15 for p in info.infeasible)
-    xs = [p.x for p in info.front]
-    assert xs == sorted(xs)
-    assert {p.label for p in info.seeds} == {"all-cycle", "all-shift", "all-hire", "all-permute"}
-    assert info.random_front
-    hv = hypervolume_info(results)
-    assert len(hv.sampler_hv) == 12 and hv.sampler_hv == sorted(hv.sampler_hv)
-    ch = choice_info(results)
-    assert ch.n_archs == len(info.front) and len(ch.stages) == 2
-    r = cli("plot", str(run_dir), f"out_dir={tmp_path}")
-    assert r.returncode == 0, r.stderr
-    first = (tmp_path / "plot_numbers.json").read_text()
-    assert cli("plot", str(run_dir), f"out_dir={tmp_path}").returncode == 0
-    assert (tmp_path / "plot_numbers.json").read_text() == first  # same numbers twice
-    for f in ("pareto_mflops.png", "hypervolume.png", "pareto_choices.png"):
-        assert (tmp_path / f).stat().st_size > 10_000
-    assert plot_run(run_dir, tmp_path / "again")
-
-
 @pytest.mark.slow
-def test_retrain_from_scratch_and_inherited(run_dir, tmp_path):
-    key = pd.read_csv(run_dir / "pareto.csv")["arch"].iloc[0]
-    folder = run_dir / "exported" / key
+def test_retrain_from_scratch_and_inherited_resumes_and_refuses_other_data(tiny_search_run,
+                                                                            tmp_path, capsys):
+    key = pd.read_csv(tiny_search_run / "pareto.csv")["arch"].iloc[0]
+    folder = tiny_search_run / "exported" / key
     args = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",
             "train.batch_size=64", "train.epochs=2", "progress=false"]
     for init in ("scratch", "inherited"):
         out = tmp_path / init
-        r = cli("retrain", str(folder), f"init={init}", f"out_dir={out}", *args)
-        assert r.returncode == 0, r.stderr
+        run_task("retrain", [folder, f"init={init}", f"out_dir={out}", *args])  # exit 0
         metrics = pd.read_csv(out / "metrics.csv")
         assert list(metrics["epoch"]) == [1, 2]
         trained = load_exported(out / "model")
         assert trained.spec == load_exported(folder).spec
         info = json.loads((out / "model" / ARCH_FILE).read_text())
         assert info["metrics"]["accuracy"] == pytest.approx(metrics["val_acc"].iloc[-1])
-        again = cli("retrain", str(folder), f"init={init}", f"out_dir={out}", *args)
-        assert again.returncode == 0 and "is complete" in again.stdout
-    bad = cli("retrain", str(folder), "data=cifar10", f"out_dir={tmp_path / 'x'}")
+        capsys.readouterr()
+        run_task("retrain", [folder, f"init={init}", f"out_dir={out}", *args])  # exit 0
+        assert "is complete" in capsys.readouterr().out
+    # the verb's exit status and message as a process
+    bad = run_cli("retrain", folder, "data=cifar10", f"out_dir={tmp_path / 'x'}")
     assert bad.returncode == 2 and "was found on data 'synthetic'" in bad.stderr

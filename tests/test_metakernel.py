@@ -123,11 +123,12 @@ def test_the_merged_kernel_holds_at_most_one_tap_per_candidate_and_channel():
 # -- the meta-kernel search (search.strategy=metakernel) ----------------------------------------
 import itertools  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
+from helpers import run_cli, run_task  # noqa: E402
+
+from mlpnas.errors import UserError  # noqa: E402
 
 SPACE = {
     "name": "mk_tiny", "description": "CycleFC against the shift, two small stages",
@@ -243,12 +244,7 @@ def test_a_killed_search_resumes_to_the_same_architecture_distribution(tmp_path)
     assert costs.cost(space.arch_from_key(derived), "mflops") <= 0.3
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mlpnas.cli", *args], capture_output=True,
-                          text=True, timeout=600, cwd=cwd)
-
-
-def test_metakernel_search_writes_the_results_of_a_search_and_exports(tmp_path):
+def test_metakernel_search_writes_the_results_of_a_search_and_exports(tmp_path, capsys):
     space_file = tmp_path / "mk_tiny.yaml"
     space_file.write_text(yaml.safe_dump(SPACE))
     run = tmp_path / "run"
@@ -258,8 +254,7 @@ def test_metakernel_search_writes_the_results_of_a_search_and_exports(tmp_path):
             "train.epochs=2", "search.metakernel.warmup_epochs=1", f"out_dir={run}",
             f"cache_dir={tmp_path / 'cache'}", "progress=false", "hardware.threads=1",
             "search.measure_pareto_latency=false"]
-    r = _cli("search", *opts)
-    assert r.returncode == 0, r.stderr[-2000:]
+    run_task("search", opts)
     summary = (run / "summary.txt").read_text()
     assert "meta-kernel search: 12 steps; derived architecture" in summary
     derived = json.loads((run / "metakernel/architecture.json").read_text())["derived"]
@@ -267,19 +262,24 @@ def test_metakernel_search_writes_the_results_of_a_search_and_exports(tmp_path):
     assert derived in trials and "metakernel" in trials
     assert (run / "exported" / derived / "arch.json").is_file()
     # export reads the run's own meta-kernel supernet, from any folder
-    r = _cli("export", str(run), "export.measure_latency=false", cwd=tmp_path / "cache")
-    assert r.returncode == 0, r.stderr[-2000:]
+    written = run_task("export", [str(run), "export.measure_latency=false"],
+                       cwd=tmp_path / "cache")
+    assert [Path(w).name for w in written] == [derived]
     # run again: the finished search is reused, its derived architecture not evaluated twice
-    r = _cli("search", *opts)
-    assert r.returncode == 0 and "is complete (12 steps); reusing it" in r.stdout
+    capsys.readouterr()
+    run_task("search", opts)
+    assert "is complete (12 steps); reusing it" in capsys.readouterr().out
     assert (run / "trials.csv").read_text().count(derived) == 1
 
 
 def test_a_space_with_hire_or_permute_blocks_is_refused_for_metakernel(tmp_path):
-    r = _cli("search", "+space=tiny", "search.strategy=metakernel", f"out_dir={tmp_path / 'r'}")
+    r = run_cli("search", "+space=tiny", "search.strategy=metakernel",
+                f"out_dir={tmp_path / 'r'}")
     assert r.returncode == 2
-    assert ("search.strategy=metakernel merges the kernels of CycleFC and the axial shift "
-            "only, and space 'tiny' also has hire (Hire-MLP), permute (ViP) blocks") in r.stderr
+    assert ("mlpnas search: error: search.strategy=metakernel merges the kernels of CycleFC "
+            "and the axial shift only, and space 'tiny' also has hire (Hire-MLP), permute "
+            "(ViP) blocks") in r.stderr
     assert not (tmp_path / "r").exists()
-    r = _cli("search", "+space=tiny", "search.strategy=darts", f"out_dir={tmp_path / 'r'}")
-    assert r.returncode == 2 and "unknown search.strategy 'darts'" in r.stderr
+    with pytest.raises(UserError, match="unknown search.strategy 'darts'"):
+        run_task("search", ["+space=tiny", "search.strategy=darts", f"out_dir={tmp_path / 'r'}"])
+    assert not (tmp_path / "r").exists()

@@ -1,15 +1,20 @@
-"""Plots reproduced from a search run's stored files: the measured-latency Pareto plot."""
+"""Plots reproduced from a search run's stored files: those of the shared finished (tiny)
+search run of conftest.py, and the measured-latency Pareto plot."""
 
 import json
 
 import pandas as pd
 import pytest
+from helpers import run_task
 
 from mlpnas.errors import UserError
 from mlpnas.plots import (
     MEASURED_LATENCY_PLOT,
+    choice_info,
+    hypervolume_info,
     load_results,
     measured_latency_info,
+    pareto_info,
     plot_run,
 )
 from mlpnas.search._results import COLUMNS
@@ -67,3 +72,28 @@ def test_measured_latency_plot_is_written_only_when_measurements_exist(tmp_path)
     assert (without / "pareto_mflops.png") in written
     with pytest.raises(UserError, match="no measured latencies"):
         measured_latency_info(load_results(without))
+
+
+def test_plots_from_stored_results_only(tiny_search_run, tmp_path):
+    """The run's numbers (budget line, feasible front, infeasible trials, seeds, random front,
+    hypervolume per trial, mixer choices), and `mlpnas plot` drawing the same numbers twice."""
+    results = load_results(tiny_search_run)
+    info = pareto_info(results, "mflops")
+    assert info.budget == 0.15
+    assert all(p.x <= 0.15 for p in info.front)
+    assert all(p.x > 0.15 for p in info.infeasible)
+    xs = [p.x for p in info.front]
+    assert xs == sorted(xs)
+    assert {p.label for p in info.seeds} == {"all-cycle", "all-shift", "all-hire", "all-permute"}
+    assert info.random_front
+    hv = hypervolume_info(results)
+    assert len(hv.sampler_hv) == 12 and hv.sampler_hv == sorted(hv.sampler_hv)
+    ch = choice_info(results)
+    assert ch.n_archs == len(info.front) and len(ch.stages) == 2
+    run_task("plot", [tiny_search_run, f"out_dir={tmp_path}"])  # no UserError: exit 0
+    first = (tmp_path / "plot_numbers.json").read_text()
+    run_task("plot", [tiny_search_run, f"out_dir={tmp_path}"])
+    assert (tmp_path / "plot_numbers.json").read_text() == first  # same numbers twice
+    for f in ("pareto_mflops.png", "hypervolume.png", "pareto_choices.png"):
+        assert (tmp_path / f).stat().st_size > 10_000
+    assert plot_run(tiny_search_run, tmp_path / "again")

@@ -5,40 +5,30 @@ import json
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import run_task
 
-from mlpnas.cli import CONF_DIR, main, register_resolvers
+from mlpnas.cli import main
 from mlpnas.errors import UserError
 from mlpnas.plots import ranking_info
 from mlpnas.rank._jobs import LOG
-from mlpnas.tasks import rank as rank_task
-from mlpnas.tasks import search as search_task
 
 SMALL = ["data.train_size=256", "data.val_size=64", "data.holdout_size=64",
          "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
 
 
-def config(verb: str, overrides: list[str]):
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(verb, overrides)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("rankrun")
-    cfg = config("search", ["+space=tiny", *SMALL, "search.n_trials=10",
-                            "search.population_size=4", "search.measure_pareto_latency=false",
-                            "search.export_pareto=false", f"out_dir={base / 'search'}",
-                            f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}"])
-    search_task.run(cfg)
+    run_task("search", ["+space=tiny", *SMALL, "search.n_trials=10",
+                        "search.population_size=4", "search.measure_pareto_latency=false",
+                        "search.export_pareto=false", f"out_dir={base / 'search'}",
+                        f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}"])
     return base / "search"
 
 
 def rank(run_dir, *overrides):
-    return rank_task.run(config("rank", [f"run_dir={run_dir}", "progress=false",
-                                         "hardware.threads=1", "rank.n_archs=6",
-                                         "rank.seeds=2", *overrides]))
+    return run_task("rank", [f"run_dir={run_dir}", "progress=false", "hardware.threads=1",
+                             "rank.n_archs=6", "rank.seeds=2", *overrides])
 
 
 def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, capsys):
@@ -93,10 +83,7 @@ def test_given_archs_and_another_supernet_and_out_dir(run_dir, tmp_path):
     space = load_space("tiny")
     keys = [space.sample(i).key for i in range(5)]
     other = tmp_path / "sn"
-    from mlpnas.tasks import train as train_task
-
-    train_task.run(config("train", ["+space=tiny", *SMALL, "train.sampling=fair",
-                                    f"out_dir={other}"]))
+    run_task("train", ["+space=tiny", *SMALL, "train.sampling=fair", f"out_dir={other}"])
     report = rank(run_dir, f"rank.archs=[{','.join(keys)}]", "rank.seeds=1",
                   f"rank.work_dir={tmp_path / 'work'}", f"rank.out_dir={tmp_path / 'out'}",
                   f"rank.supernet_dir={other}", "rank.epochs=1")

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import load_case, reference_cases
+from helpers import load_case, reference_cases
 
 from mlpnas.models import OfficialCheckpointError, from_official
 

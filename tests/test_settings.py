@@ -12,6 +12,7 @@ import sys
 
 import optuna
 import pytest
+from helpers import TINY_SEARCH, cli_command, run_task
 
 from mlpnas.cli import main
 from mlpnas.cost import CostModel, flops_table
@@ -28,9 +29,6 @@ from mlpnas.search import (
 )
 from mlpnas.search._objective import WORKER_ATTR
 from mlpnas.space import load_space
-
-TINY = ["data.train_size=128", "data.val_size=32", "data.holdout_size=32",
-        "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
 
 
 def refused(capsys, *argv):
@@ -118,35 +116,26 @@ def test_an_arch_file_out_of_range_is_refused_before_any_tensor(tmp_path, change
 
 
 def _search(tmp_path, *extra, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "mlpnas.cli", "search", "+space=tiny", *TINY,
-         "search.n_trials=4", "search.population_size=2", "search.compare_random=false",
-         "search.measure_pareto_latency=false", "search.export_pareto=false", *extra],
-        capture_output=True, text=True, cwd=cwd or tmp_path, timeout=600)
+    """A four-trial search of the tiny space in-process, run in `cwd` (default: tmp_path),
+    so that its folders are the defaults under runs/."""
+    return run_task("search", ["+space=tiny", *TINY_SEARCH, *extra], cwd=cwd or tmp_path)
 
 
 def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(tmp_path):
     run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\nsearch: {n_trials: 99}\n")  # a crashed run's
-    r = _search(tmp_path)
-    assert r.returncode == 0, r.stderr
+    _search(tmp_path)  # no UserError: the command would exit 0
     text = (run / "config.yaml").read_text()
     assert "n_trials: 4" in text and "n_trials: 99" not in text
     assert f"supernet_dir: {tmp_path}/runs/supernets/" in text  # absolute
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    exp = subprocess.run([sys.executable, "-m", "mlpnas.cli", "export", str(run),
-                          "export.measure_latency=false"], capture_output=True, text=True,
-                         cwd=elsewhere, timeout=600)
-    assert exp.returncode == 0, exp.stderr
+    run_task("export", [run, "export.measure_latency=false"], cwd=elsewhere)  # exit 0
     # an older run recorded its folders relative to where it ran: still found
     text = (run / "config.yaml").read_text().replace(f"{tmp_path}/", "")
     (run / "config.yaml").write_text(text)
-    exp = subprocess.run([sys.executable, "-m", "mlpnas.cli", "export", str(run),
-                          "export.measure_latency=false"], capture_output=True, text=True,
-                         cwd=elsewhere, timeout=600)
-    assert exp.returncode == 0, exp.stderr
+    run_task("export", [run, "export.measure_latency=false"], cwd=elsewhere)  # exit 0
 
 
 def test_an_empty_study_file_is_refused_and_nothing_is_overwritten(tmp_path):
@@ -154,9 +143,9 @@ def test_an_empty_study_file_is_refused_and_nothing_is_overwritten(tmp_path):
     run.mkdir(parents=True)
     (run / "study.db").write_bytes(b"")
     (run / "trials.csv").write_text("precious\n")
-    r = _search(tmp_path)
-    assert r.returncode == 2
-    assert "the study file" in r.stderr and "is empty (0 bytes)" in r.stderr
+    with pytest.raises(UserError) as e:
+        _search(tmp_path)
+    assert "the study file" in str(e.value) and "is empty (0 bytes)" in str(e.value)
     assert (run / "trials.csv").read_text() == "precious\n"
 
 
@@ -205,12 +194,12 @@ def test_two_workers_with_the_same_number_are_refused(tmp_path):
 
     out = tmp_path / "runs/search/tiny-small-synthetic-seed0"
     with held_alone(out.parent / f".{out.name}.worker0.lock", "busy"):
-        r = _search(tmp_path)
-        assert r.returncode == 2
-        assert ("a worker with search.worker=0 is already running on" in r.stderr
-                and "search.worker=1" in r.stderr)
-        other = _search(tmp_path, "search.worker=1")
-        assert other.returncode == 0, other.stderr
+        # the lock is an flock on its own open file: held here, it refuses this process too
+        with pytest.raises(UserError) as e:
+            _search(tmp_path)
+        assert ("a worker with search.worker=0 is already running on" in str(e.value)
+                and "search.worker=1" in str(e.value))
+        _search(tmp_path, "search.worker=1")  # no UserError: the command would exit 0
 
 
 def test_supernet_lock_in_a_folder_that_takes_no_lock_file(tmp_path):
@@ -254,8 +243,7 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
     else's, shared) are reused; an output folder there is one sentence naming it."""
     base = tmp_path / "shared"
     base.mkdir()
-    first = _search(base)
-    assert first.returncode == 0, first.stderr
+    _search(base)  # no UserError: the command would exit 0
     if os.geteuid() != 0:  # as root the files are someone else's already; else drop write
         for p in [base / "runs", *(base / "runs").rglob("*")]:
             p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -266,10 +254,7 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
         if p.stat().st_mode & 0o005 != 0o005 and str(p).startswith(tempfile_root()):
             p.chmod(p.stat().st_mode | 0o005)
     env = dict(os.environ, HOME=str(mine), MPLCONFIGDIR=str(mine / "mpl"))
-    common = [*_as_another_user(), sys.executable, "-m", "mlpnas.cli", "search", "+space=tiny",
-              *TINY, "search.n_trials=4", "search.population_size=2",
-              "search.compare_random=false", "search.measure_pareto_latency=false",
-              "search.export_pareto=false",
+    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH),
               f"supernet_dir={base}/runs/supernets/tiny-small-synthetic-seed0",
               f"cache_dir={base}/runs/cache"]
     ok = subprocess.run([*common, f"out_dir={mine}/search"], capture_output=True, text=True,

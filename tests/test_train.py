@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import cli_command, run_cli, run_task
 
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
@@ -49,8 +50,6 @@ def test_resume_mid_epoch_gives_the_same_run(tmp_path):
         assert torch.equal(sa[k], sb[k]), k
 
 
-
-
 def test_training_learns_and_writes_its_files(tmp_path):
     """The four bar orientations of the synthetic data (chance 0.25), 96 steps."""
     space = load_space(SPACES / "learn.yaml")
@@ -86,18 +85,13 @@ CLI_ARGS = ["+space=tiny", "data.train_size=2048", "data.val_size=64", "data.hol
             "train.warmup_epochs=0.1", "progress=false"]
 
 
-def _cli(*args):
-    return [sys.executable, "-m", "mlpnas.cli", "train", *args]
-
-
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
-    ref = subprocess.run(_cli(*CLI_ARGS, f"out_dir={tmp_path / 'ref'}"), capture_output=True,
-                         text=True, timeout=600)
+    ref = run_cli("train", *CLI_ARGS, f"out_dir={tmp_path / 'ref'}")
     assert ref.returncode == 0, ref.stderr
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*CLI_ARGS, f"out_dir={run_dir}"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cli_command("train", *CLI_ARGS, f"out_dir={run_dir}"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck, killed_at = run_dir / "checkpoint.pt", None
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -111,31 +105,25 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     proc.wait()
     assert killed_at is not None, "the run ended before it could be killed mid-epoch"
     assert proc.returncode == -signal.SIGKILL
-    resumed = subprocess.run(_cli(*CLI_ARGS, f"out_dir={run_dir}"), capture_output=True,
-                             text=True, timeout=600)
+    resumed = run_cli("train", *CLI_ARGS, f"out_dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from step" in resumed.stdout
     assert (run_dir / "metrics.csv").read_text() == (tmp_path / "ref" / "metrics.csv").read_text()
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 128
 
 
-
-
 def test_mixup_with_an_odd_batch_is_one_sentence(tmp_path):
     out = tmp_path / "odd"
-    r = subprocess.run(_cli("+space=tiny", "train.batch_size=33", "train.mixup=0.2",
-                            "progress=false", f"out_dir={out}"),
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2, r.stderr
+    with pytest.raises(UserError) as e:
+        run_task("train", ["+space=tiny", "train.batch_size=33", "train.mixup=0.2",
+                           "progress=false", f"out_dir={out}"])
     assert ("mixup and cutmix pair the images of a batch, but train.batch_size=33 is odd; "
             "use an even number of images per process, or train.mixup=0 train.cutmix=0."
-            ) in r.stderr
-    assert "Traceback" not in r.stderr and not out.exists()  # config.yaml taken back too
-    fixed = subprocess.run(_cli("+space=tiny", "train.batch_size=32", "train.mixup=0.2",
-                                "train.epochs=1", "data.train_size=64", "data.val_size=32",
-                                "data.holdout_size=32", "progress=false", f"out_dir={out}"),
-                           capture_output=True, text=True, timeout=300)
-    assert fixed.returncode == 0, fixed.stderr
+            ) in str(e.value)
+    assert not out.exists()  # config.yaml taken back too
+    run_task("train", ["+space=tiny", "train.batch_size=32", "train.mixup=0.2",
+                       "train.epochs=1", "data.train_size=64", "data.val_size=32",
+                       "data.holdout_size=32", "progress=false", f"out_dir={out}"])  # exit 0
     text = (out / "config.yaml").read_text()
     assert "batch_size: 32" in text and "batch_size: 33" not in text  # its own settings
 
@@ -148,8 +136,7 @@ def test_two_process_ddp_equals_one_process_of_the_same_global_batch(tmp_path):
             "data.holdout_size=32", "train.batch_size=32", "train.epochs=1",
             "train.checkpoint_every=100", "progress=false", "hardware.threads=1"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    single = subprocess.run(_cli(*args, f"out_dir={tmp_path / 'one'}"), capture_output=True,
-                            text=True, timeout=600, env=env)
+    single = run_cli("train", *args, f"out_dir={tmp_path / 'one'}", env=env)
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

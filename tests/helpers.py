@@ -1,0 +1,225 @@
+"""What the test files share (fixtures live in conftest.py): the command line run as a
+subprocess, the same task run in-process, the override lists of small runs, and writers of
+test inputs (reference cases, image folders, CIFAR-format directories).
+
+Test files import these as `from helpers import ...`: tests/ has no __init__.py, so pytest's
+default (prepend) import mode puts tests/ on sys.path before it imports conftest.py and the
+test files.
+
+Which runner to use: `run_cli` where the process boundary is what a test checks (exit
+status, the one-sentence stderr message `mlpnas <verb>: error: ...`, `--help`, no traceback,
+killing and resuming a run, several workers at once, what a fresh process imports);
+`run_task` everywhere else: the files, values and messages of a run, without paying the
+import of torch and timm in a new process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+# -- override lists of small runs -----------------------------------------------------------
+# the search, export and budget tests: 512 training images, one epoch, one thread
+SMALL_RUN = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",
+             "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
+SMALL_SEARCH = [*SMALL_RUN, "search.population_size=4"]
+
+# the settings tests: the least a search of the tiny space needs (128 training images, four
+# trials, no random baseline, no latency measurement, no export)
+TINY_RUN = ["data.train_size=128", "data.val_size=32", "data.holdout_size=32",
+            "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
+TINY_SEARCH = [*TINY_RUN, "search.n_trials=4", "search.population_size=2",
+               "search.compare_random=false", "search.measure_pareto_latency=false",
+               "search.export_pareto=false"]
+
+
+
+def small_search(tmp: Path, *args) -> list[str]:
+    """The overrides of a small search of the tiny space (SMALL_SEARCH) whose run, supernet
+    and cost tables are tmp/search, tmp/supernet and tmp/cache, then `args`."""
+    return ["+space=tiny", *SMALL_SEARCH, f"out_dir={tmp / 'search'}",
+            f"supernet_dir={tmp / 'supernet'}", f"cache_dir={tmp / 'cache'}", *map(str, args)]
+
+
+# the shared finished search run (the `tiny_search_run` fixture of conftest.py): twelve
+# trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials
+SHARED_RUN = ["+space=tiny", *SMALL_SEARCH, "search.n_trials=12", "search.max_mflops=0.15"]
+
+
+# -- the command line in a subprocess --------------------------------------------------------
+def cli_command(*args) -> list[str]:
+    """`python -m mlpnas.cli ARGS` as an argument list (for Popen: workers, killed runs)."""
+    return [sys.executable, "-m", "mlpnas.cli", *map(str, args)]
+
+
+def run_cli(*args, cwd=None, timeout: float = 600, env=None) -> subprocess.CompletedProcess:
+    """`mlpnas ARGS` in a new process; stdout and stderr captured as text."""
+    return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=env)
+
+
+# -- the same task in-process ----------------------------------------------------------------
+def compose_config(verb: str, overrides: Iterable[str] = ()):
+    """conf/<verb>.yaml composed with `overrides` by Hydra's compose API (the budget_suffix
+    resolver registered), as the command line composes it."""
+    from hydra import compose, initialize_config_dir
+
+    from mlpnas.cli import CONF_DIR, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=verb, overrides=list(overrides))
+
+
+@contextlib.contextmanager
+def working_dir(path) -> Iterator[None]:
+    """Run the body in `path` (None: where we are), and come back."""
+    if path is None:
+        yield
+        return
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """A task may set torch's thread count (hardware.threads); the test process keeps its own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cli_check(verb: str, check, *args):
+    """Run one of the command line's checks; the sentence it would print before exiting with
+    status 2 is raised as a UserError instead."""
+    from mlpnas.errors import UserError
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return check(*args)
+    except SystemExit as e:
+        if e.code != 2:
+            raise
+        prefix = f"mlpnas {verb}: error: "
+        text = err.getvalue().strip()
+        raise UserError(text[len(prefix):] if text.startswith(prefix) else text) from None
+
+
+def run_task(verb: str, overrides: Iterable = (), cwd=None):
+    """What `mlpnas VERB OVERRIDES` does, in this process: the command line's checks of the
+    overrides (the search space, the data option, unknown options, out-of-range values), the
+    positional PATH of export / plot / retrain / rank, the configuration composed by Hydra,
+    then `mlpnas.tasks.<verb>.run(cfg)`; returns what the task returns. A refusal is raised
+    as mlpnas.errors.UserError carrying the sentence the command line prints (and, as there,
+    an out_dir left empty by the refused run is removed). `cwd`: the folder to run in
+    (relative folders, e.g. the default out_dir, are made from it)."""
+    from omegaconf import OmegaConf
+
+    from mlpnas import cli
+    from mlpnas._options import bad_value, unknown_option
+    from mlpnas.errors import UserError
+
+    overrides = [str(o) for o in overrides]
+    with working_dir(cwd), _torch_threads_kept():
+        if verb in cli.NEEDS_SPACE:
+            overrides = _cli_check(verb, cli._space_override, verb, overrides)
+        _cli_check(verb, cli._check_data_option, verb, overrides)
+        problem = unknown_option(cli.CONF_DIR, verb, overrides)
+        if problem:
+            raise UserError(problem)
+        if verb in cli.POSITIONAL and overrides and "=" not in overrides[0] \
+                and not overrides[0].startswith("-"):
+            path = Path(overrides[0]).expanduser().resolve()
+            overrides = [f"{cli.POSITIONAL[verb]}='{path}'", *overrides[1:]]
+        cfg = compose_config(verb, overrides)
+        problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
+        if problem:
+            cli._drop_if_empty(cfg.get("out_dir"))
+            raise UserError(problem)
+        module = importlib.import_module(f"mlpnas.tasks.{verb}")
+        try:
+            return module.run(cfg)
+        except UserError:
+            cli._drop_if_empty(cfg.get("out_dir"))
+            raise
+
+
+def complete_trials(storage: str, name: str) -> list:
+    """The COMPLETE trials of study `name` in the storage at URL `storage`."""
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+# -- test inputs -----------------------------------------------------------------------------
+REF_DIR = Path(__file__).parent / "data" / "reference"
+
+
+def reference_cases() -> list[dict]:
+    """The cases of the authors' reference tensors (tests/data/reference/cases.json)."""
+    return json.loads((REF_DIR / "cases.json").read_text())["cases"]
+
+
+def load_case(name: str):
+    """(input, output, state dict) of one reference case."""
+    from safetensors.torch import load_file
+
+    data = load_file(str(REF_DIR / f"{name}.safetensors"))
+    state = {k[len("state."):]: v for k, v in data.items() if k.startswith("state.")}
+    return data["input"], data["output"], state
+
+
+def write_image_folder(root: Path, classes: int = 3, per_class: int = 4, size: int = 20) -> None:
+    """An ImageFolder dataset: root/{train,val}/class<c>/<i>.png, random pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                arr = rng.integers(0, 255, (size, size + 3, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(d / f"{i}.png")
+
+
+def write_cifar(root: Path, variant: int, n_train: int = 30, n_test: int = 10) -> None:
+    """A CIFAR-10 (`variant` 10) or CIFAR-100 (100) directory in the python pickle format."""
+    rng = np.random.default_rng(0)
+    key = "labels" if variant == 10 else "fine_labels"
+
+    def batch(n):
+        return {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                key: rng.integers(0, variant, n).tolist()}
+
+    root.mkdir(parents=True)
+    if variant == 10:
+        for i in range(1, 3):
+            with open(root / f"data_batch_{i}", "wb") as fh:
+                pickle.dump(batch(n_train // 2), fh)
+        with open(root / "test_batch", "wb") as fh:
+            pickle.dump(batch(n_test), fh)
+    else:
+        for name, n in (("train", n_train), ("test", n_test)):
+            with open(root / name, "wb") as fh:
+                pickle.dump(batch(n), fh)
