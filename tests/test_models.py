@@ -82,6 +82,31 @@ def test_features_only(name):
     assert [H // o.shape[2] for o in outs] == model.feature_info.reduction()
 
 
+def test_forward_intermediates_and_pruning_take_timm_indices():
+    """Stage indices as timm reads them: None = all, n = the last n, a list (negative from
+    the end); the maps are the stages' outputs, and pruning keeps what is taken."""
+    model = timm.create_model("test_cyclemlp").eval()
+    x = torch.randn(1, 3, *model.pretrained_cfg["input_size"][1:])
+    with torch.no_grad():
+        every = model.forward_intermediates(x, intermediates_only=True)
+        last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        chosen = model.forward_intermediates(x, indices=[0, -1], intermediates_only=True)
+        final, _ = model.forward_intermediates(x)  # what forward_head takes, as in timm
+        torch.testing.assert_close(final, model.forward_features(x))
+        torch.testing.assert_close(model.forward_head(final), model(x))
+        y = model.stem(x)
+        for stage, got in zip(model.stages, every):  # each stage's map, NCHW
+            y = stage(y)
+            torch.testing.assert_close(got, y.permute(0, 3, 1, 2))
+    n = len(model.stages)
+    assert len(every) == n
+    torch.testing.assert_close(last_two, every[-2:])
+    torch.testing.assert_close(chosen, [every[0], every[-1]])
+    with pytest.raises(AssertionError, match="out of range"):
+        model.forward_intermediates(x, indices=[n])
+    assert model.prune_intermediate_layers(indices=[1]) == [1] and len(model.stages) == 2
+
+
 @pytest.mark.parametrize("name", TEST)
 def test_odd_non_square_resolution(name):
     size = (67, 45)

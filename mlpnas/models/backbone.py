@@ -206,7 +206,7 @@ class MlpBackbone(nn.Module):
                 break
         if intermediates_only:
             return intermediates
-        return self.norm(x), intermediates
+        return x, intermediates  # what forward_features returns: forward_head applies the norm
 
     def prune_intermediate_layers(self, indices=1, prune_norm: bool = False,
                                   prune_head: bool = True):
