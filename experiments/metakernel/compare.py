@@ -51,6 +51,22 @@ def training_seconds(folder: Path) -> float:
     return float(pd.read_csv(folder / "timing.csv")["seconds"].sum())
 
 
+def reuse_standalone(base: Path, work: Path, archs: list[str]) -> None:
+    """Copy the finished standalone runs of `archs` (the Optuna picks, the same in every
+    comparison) from the first comparison's rank folder into this one's, so that `mlpnas
+    rank` reuses them (it checks each run's fingerprint) instead of training them again."""
+    import shutil
+
+    if work == base or not base.is_dir() or (work / "plan.json").exists():
+        return
+    for folder in [base / "archs", *base.glob("standalone-*")]:
+        for arch in archs:
+            if (folder / arch).is_dir():
+                shutil.copytree(folder / arch, work / folder.name / arch, dirs_exist_ok=True)
+        if (folder / "recipe.json").is_file():
+            shutil.copy2(folder / "recipe.json", work / folder.name / "recipe.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,7 +94,8 @@ def main() -> None:
     best = ours.sort_values("accuracy", ascending=False).drop_duplicates("arch")
     derived = json.loads((mk_run / "metakernel/architecture.json").read_text())["derived"]
     picks = [derived] + [a for a in best["arch"] if a != derived][:4]
-    work = ROOT / "runs/metakernel_compare"
+    work = ROOT / f"runs/metakernel_compare{tag}"
+    reuse_standalone(ROOT / "runs/metakernel_compare", work, picks[1:])
     mlpnas("rank", str(optuna_run), f"rank.archs=[{','.join(picks)}]", "rank.seeds=3",
            "rank.epochs=2", f"rank.max_mflops={args.budget:g}", f"rank.work_dir={work}",
            f"rank.out_dir={standalone}", "progress=false",
