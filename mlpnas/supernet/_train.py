@@ -4,7 +4,7 @@ Every step trains the largest subnet on the labels, then the smallest and N rand
 the largest's soft predictions (in-place distillation), accumulating gradients, then takes one
 AdamW step (timm's optimizer factory, cosine schedule with warm-up, label smoothing and
 optional mixup from timm). bf16 autocast on CUDA. The loop itself (checkpoints, resume,
-metrics, DistributedDataParallel) is `_loop.run_training`.
+metrics, DistributedDataParallel) is `mlpnas.train.run_training`.
 """
 
 from __future__ import annotations
