@@ -139,3 +139,19 @@ def test_export_depends_on_models_only():
     reached = {t for m, ts in graph.items() if _package_of(m) == "export" for t in ts}
     assert {_package_of(t) for t in reached} - {"export", "models", "spec", "errors", "_io"} \
         == set()
+
+
+# the README's dependency order, bottom first; a package may import its own layer or lower
+LAYERS = [{"errors", "_io", "spec", "space", "_options"}, {"layers"}, {"mixers"}, {"models"},
+          {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"search"}, {"rank"},
+          {"plots"}, {"tasks", "cli"}]
+
+
+def test_packages_import_only_their_own_layer_or_lower():
+    level = {p: i for i, layer in enumerate(LAYERS) for p in layer}
+    graph = import_graph()
+    upward = sorted({f"{_package_of(m)} -> {_package_of(t)}" for m, ts in graph.items()
+                     for t in ts if _package_of(m) and _package_of(t)
+                     and level[_package_of(t)] > level[_package_of(m)]})
+    assert upward == []
+    assert {_package_of(m) for m in graph} - {""} <= set(level)  # every package has a layer
