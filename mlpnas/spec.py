@@ -54,6 +54,10 @@ class FamilyInfo:
     elastic: str
     mergeable: bool  # its kernel options share every weight: meta kernels can merge them
     cost_note: str   # how its FLOPs are counted (fvcore) and what its options change
+    # (width, full options, (H, W)) -> (weights and buffers of its mixer, elements of the
+    # largest tensor its forward pass makes for one image): counted from the numbers alone,
+    # so that a described network is sized before any tensor is allocated
+    size: Callable[[int, Mapping[str, Any], tuple[int, int]], tuple[int, int]]
 
     def static_class(self) -> type:
         return _load_class(self.mixer)
@@ -119,6 +123,47 @@ def _check_permute(o: dict, dim, resolution, prefix) -> None:
             f"cut into equal segments, so segments must be one of {divisors}.")
 
 
+# -- sizes: weights and buffers, counted as the modules hold them ------------------------------
+
+
+def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _norm(dim: int) -> int:
+    """Any of the norms (weight and bias, plus BatchNorm's running statistics)."""
+    return 4 * dim + 1
+
+
+def _fusion(dim: int) -> int:
+    """The reweight fusion and projection of the three-branch mixers (mixers/_fusion.py)."""
+    hidden = max(dim // 4, 1)
+    return _linear(dim, hidden) + _linear(hidden, 3 * dim) + _linear(dim, dim)
+
+
+def _size_cycle(dim: int, o, res) -> tuple[int, int]:
+    return 2 * _linear(dim, dim) + _linear(dim, dim, False) + _fusion(dim), res[0] * res[1] * dim
+
+
+def _size_shift(dim: int, o, res) -> tuple[int, int]:
+    return 4 * _linear(dim, dim) + 2 * _norm(dim), res[0] * res[1] * dim
+
+
+def _size_hire(dim: int, o, res) -> tuple[int, int]:
+    p, hidden = o["region"], dim // 2
+    axis = _linear(dim * p, hidden, False) + _norm(hidden) + _linear(hidden, dim * p)
+    h, w = res
+    folded = max(-(-h // p) * p * w, h * -(-w // p) * p) * dim  # padded to whole regions
+    return 2 * axis + _linear(dim, dim) + _fusion(dim), folded
+
+
+def _size_permute(dim: int, o, res) -> tuple[int, int]:
+    s = dim // o["segments"]
+    h, w = res
+    weights = _linear(h * s, h * s, False) + _linear(w * s, w * s, False)
+    return weights + _linear(dim, dim, False) + _fusion(dim), h * w * dim
+
+
 def _load_class(path: str) -> type:
     import importlib
 
@@ -131,23 +176,23 @@ FAMILIES: dict[str, FamilyInfo] = {
         "cycle", "c", "CycleMLP", {"kernel": 3}, "kernel", _check_cycle,
         "mlpnas.mixers.cycle:CycleMixer", "mlpnas.mixers.cycle:ElasticCycleMixer", True,
         "the pseudo-kernel only moves pixels: the two CycleFC Linears are counted, the shift "
-        "is free, so every kernel costs the same FLOPs and parameters"),
+        "is free, so every kernel costs the same FLOPs and parameters", _size_cycle),
     "shift": FamilyInfo(
         "shift", "s", "AS-MLP", {"shift_size": 5}, "shift_size", _check_shift,
         "mlpnas.mixers.shift:ShiftMixer", "mlpnas.mixers.shift:ElasticShiftMixer", True,
         "the axial shift only moves pixels: every shift size costs the same FLOPs and "
-        "parameters"),
+        "parameters", _size_shift),
     "hire": FamilyInfo(
         "hire", "h", "Hire-MLP", {"region": 2, "step": 0}, "region", _check_hire,
         "mlpnas.mixers.hire:HireMixer", "mlpnas.mixers.hire:ElasticHireMixer", False,
         "the region size p sets the folded width p*C of the branch FCs: FLOPs and parameters "
-        "grow with p; the step (a roll) is free"),
+        "grow with p; the step (a roll) is free", _size_hire),
     "permute": FamilyInfo(
         "permute", "p", "ViP", {"segments": 8}, "segments", _check_permute,
         "mlpnas.mixers.permute:PermuteMixer", "mlpnas.mixers.permute:ElasticPermuteMixer",
         False,
         "the per-axis FCs are (H*S)x(H*S) with S = C/segments: FLOPs and parameters fall as "
-        "the segment count grows, and depend on the feature map size"),
+        "the segment count grows, and depend on the feature map size", _size_permute),
 }
 
 
@@ -286,6 +331,7 @@ class NetSpec:
                 if b.mlp_hidden < 1:
                     raise SpecError(f"{where}: mlp_hidden must be positive, got {b.mlp_hidden}.")
             prev = st.dim
+        self._check_size(res)
 
     @property
     def depths(self) -> list[int]:
@@ -359,27 +405,57 @@ class NetSpec:
                 skip_lam=float(_number(d.get("skip_lam", 1.0), "skip_lam")),
                 meta=_freeze(d.get("meta", {})),
             )
-        except (KeyError, TypeError, AttributeError) as e:
-            raise SpecError(f"network description is incomplete or malformed ({e}); it needs "
-                            f"'stem' and 'stages' with 'dim' and 'blocks'.") from None
-        weights = spec.weight_estimate()
-        if weights > LIMITS["weights"]:
-            raise SpecError(f"the network described would hold about {weights / 1e9:.1f} billion "
-                            f"weights, more than the {LIMITS['weights'] / 1e9:g} billion "
-                            f"allowed; the description is damaged or not meant for mlpnas.")
+        except SpecError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as e:
+            what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise SpecError(f"network description is incomplete or malformed ({what}); it "
+                            f"needs 'stem' and 'stages' with 'dim' and 'blocks'.") from None
         return spec
 
-    def weight_estimate(self) -> int:
-        """An upper estimate of the parameter count, from the widths alone (no tensors)."""
-        total = self.in_chans * self.stages[0].dim * self.stem.kernel ** 2
-        prev = self.stages[0].dim
-        for st in self.stages:
-            if st.downsample is not None:
-                total += prev * st.dim * max(st.downsample.kernel, 2) ** 2
+    def size_estimate(self, res: list[tuple[int, int]] | None = None) -> tuple[int, int]:
+        """(weights and buffers of the network, elements of the largest tensor its forward
+        pass makes for one image), counted from the description alone: every layer as
+        mlpnas builds it, each mixer by its family's own count (`FamilyInfo.size`)."""
+        res = self.resolutions() if res is None else res
+        h, w = (self.stem.out_size(s) for s in self.img_size)
+        first = self.stages[0].dim
+        weights = self.in_chans * first * self.stem.kernel ** 2 + first + _norm(first)
+        largest = max(self.in_chans * self.img_size[0] * self.img_size[1], h * w * first)
+        prev = first
+        for st, (h, w) in zip(self.stages, res):
+            ds = st.downsample
+            if ds is not None and ds.kind == "merge":
+                weights += _norm(4 * prev) + _linear(4 * prev, st.dim, False)
+                largest = max(largest, 4 * prev * h * w)
+            elif ds is not None:
+                weights += prev * st.dim * ds.kernel ** 2 + st.dim + _norm(st.dim)
+            largest = max(largest, h * w * st.dim)
             for b in st.blocks:
-                total += 2 * st.dim * b.mlp_hidden + 8 * st.dim * st.dim
+                mixer, biggest = family(b.mixer).size(st.dim, b.mixer_options, (h, w))
+                weights += (mixer + 2 * _norm(st.dim) + _linear(st.dim, b.mlp_hidden)
+                            + _linear(b.mlp_hidden, st.dim))
+                largest = max(largest, biggest, h * w * b.mlp_hidden)
             prev = st.dim
-        return total + prev * self.num_classes
+        return weights + _norm(prev) + _linear(prev, self.num_classes), largest
+
+    def weight_estimate(self) -> int:
+        return self.size_estimate()[0]
+
+    def _check_size(self, res: list[tuple[int, int]]) -> None:
+        weights, largest = self.size_estimate(res)
+        if weights > LIMITS["weights"]:
+            raise SpecError(f"the network described would hold about {weights / 1e9:.3g} "
+                            f"billion weights, more than the {LIMITS['weights'] / 1e9:g} "
+                            f"billion mlpnas builds; the description is damaged or not meant "
+                            f"for mlpnas (or its input size, {self.img_size[0]}x"
+                            f"{self.img_size[1]}, is too large for it).")
+        if largest > LIMITS["activations"]:
+            raise SpecError(f"the network described at input size {self.img_size[0]}x"
+                            f"{self.img_size[1]} would make a tensor of about {largest / 1e9:.3g} "
+                            f"billion values for each image, more than the "
+                            f"{LIMITS['activations'] / 1e9:.3g} billion mlpnas allows; use a "
+                            f"smaller input size (or the description is damaged).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,10 +463,13 @@ class NetSpec:
 # --------------------------------------------------------------------------------------------
 
 
-# bounds of a network description read from a file: far above any real MLP backbone, far
-# below what would exhaust a machine
+# bounds of a network description (read from a file, or built at a given input size): far
+# above any real MLP backbone (the largest published one, Hire-MLP-Large, holds 96 million
+# weights), far below what would exhaust a machine: 1e9 weights are 4 GB in fp32, and so is
+# the largest tensor one image may make
 LIMITS = {"stages": 16, "depth": 256, "dim": 16384, "mlp_hidden": 131072, "in_chans": 64,
-          "num_classes": 1_000_000, "img_size": 8192, "layer": 64, "weights": 4_000_000_000}
+          "num_classes": 1_000_000, "img_size": 8192, "layer": 64, "weights": 1_000_000_000,
+          "activations": 2**30}
 
 
 def _whole(v, what: str, low: int, high: int) -> int:
@@ -402,8 +481,8 @@ def _whole(v, what: str, low: int, high: int) -> int:
 
 
 def _number(v, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpecError(f"{what} must be a number, got {v!r}.")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise SpecError(f"{what} must be a finite number, got {v!r}.")
     return v
 
 
