@@ -175,3 +175,25 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(UserError, match="never loads"):
         load_checkpoint(out / "checkpoint.pt")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: [1, 2, 3], "is not a checkpoint of mlpnas (it holds no model state)"),
+    (lambda s: {**s, "model": "hello"}, "is not a checkpoint of mlpnas"),
+    (lambda s: {**s, "model": {**s["model"], "stem.conv.weight": torch.zeros(7, 7)}},
+     "does not fit this network (Error(s) in loading state_dict"),
+    (lambda s: {**s, "optimizer": {"state": 5}}, "does not fit this network ("),
+    (lambda s: {**s, "fingerprint": [1]}, "does not fit this network ("),
+])
+def test_a_foreign_but_loadable_checkpoint_is_one_sentence(tmp_path, change, message):
+    """Files that hold only tensors and plain data, but not what mlpnas wrote for this
+    network, are refused in one sentence when a run resumes, not in a traceback."""
+    space = load_space("tiny")
+    out = tmp_path / "run"
+    train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+                   data_cfg=DATA, stop_after_steps=3)  # the first checkpoint
+    state = load_checkpoint(out / "checkpoint.pt")
+    torch.save(change(state), out / "checkpoint.pt")
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+                       data_cfg=DATA)

@@ -11,8 +11,7 @@ from typing import Any
 import torch
 
 from .._io import atomic_target, write_json_atomic, write_text_atomic
-from ..errors import UserError
-from ..models import ARCH_FILE, FORMAT, WEIGHTS_FILE, MlpBackbone, read_arch_file
+from ..models import ARCH_FILE, FORMAT, WEIGHTS_FILE, MlpBackbone, read_arch_file, read_weights
 from ..spec import NetSpec
 
 CARD_FILE = "README.md"
@@ -57,13 +56,16 @@ def model_card(info: Mapping[str, Any]) -> str:
 def export_model(model: MlpBackbone, out_dir: str | Path, arch_key: str,
                  info: Mapping[str, Any] | None = None) -> Path:
     """Write `model` (a static MlpBackbone) to `out_dir` as an exported architecture."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # serialised in memory and written by Python: the file gets the usual mode (safetensors'
+    # own writer makes a 0600 file), and a full disk or a read-only folder is an OSError
+    data = save(state, metadata={"format": FORMAT, "arch": arch_key})
     with atomic_target(out / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": FORMAT, "arch": arch_key})
+        tmp.write_bytes(data)
     record = write_arch_file(out, model.spec, arch_key, info)
     write_text_atomic(out / CARD_FILE, model_card(record))
     return out
@@ -84,32 +86,13 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu",
                   num_classes: int | None = None) -> MlpBackbone:
     """Load an exported architecture (folder, or its arch.json) as a timm-style model in eval
     mode. With `num_classes` different from the export's, the classifier is reset (for
-    fine-tuning) and only the backbone weights are loaded."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    fine-tuning) and only the backbone weights are loaded. Both files are checked before
+    the model is built (`mlpnas.models.read_weights`)."""
     record = read_arch_file(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    weights = folder / WEIGHTS_FILE
-    model = MlpBackbone(NetSpec.from_dict(record["netspec"]))
-    if not weights.is_file():
-        raise UserError(f"'{folder}' has no {WEIGHTS_FILE}; the architecture file is there but "
-                        f"its weights are missing; export it again.")
-    try:
-        state = load_file(str(weights), device=str(map_location))
-    except (SafetensorError, OSError) as e:
-        raise UserError(f"'{weights}' cannot be read ({e}); export the architecture again.") \
-            from None
-    ours = model.state_dict()
-    missing = sorted(set(ours) - set(state))
-    unexpected = sorted(set(state) - set(ours))
-    wrong = sorted(k for k in set(ours) & set(state) if ours[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        what = (f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'"
-                if unexpected else f"'{wrong[0]}' has shape {tuple(state[wrong[0]].shape)} "
-                f"instead of {tuple(ours[wrong[0]].shape)}")
-        raise UserError(f"the weights in '{weights}' do not match {ARCH_FILE} ({what}); the two "
-                        f"files come from different exports; export the architecture again.")
+    spec = NetSpec.from_dict(record["netspec"])
+    state = read_weights(folder, spec, map_location)
+    model = MlpBackbone(spec)
     model.load_state_dict(state)
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)

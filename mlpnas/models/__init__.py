@@ -1,6 +1,6 @@
 """Static models: one backbone for every family, the published variants, official weights."""
 
-from ._archfile import ARCH_FILE, FORMAT, WEIGHTS_FILE, read_arch_file
+from ._archfile import ARCH_FILE, FORMAT, WEIGHTS_FILE, read_arch_file, read_weights
 from ._specs import asmlp_spec, cycle_spec, hire_spec, vip_spec
 from .backbone import Block, MlpBackbone, Stage, make_block, residual
 from .official import OfficialCheckpointError, convert_official_state, from_official
@@ -23,6 +23,7 @@ __all__ = [
     "make_block",
     "published_spec",
     "read_arch_file",
+    "read_weights",
     "residual",
     "vip_spec",
 ]

@@ -13,7 +13,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from ..spec import NetSpec
-from ._archfile import WEIGHTS_FILE, read_arch_file
+from ._archfile import read_arch_file, read_weights
 from ._specs import asmlp_spec, cycle_spec, hire_spec, vip_spec
 from .backbone import MlpBackbone
 
@@ -231,7 +231,9 @@ def mlpnas_exported(pretrained=False, export_path=None, **kwargs) -> MlpBackbone
                          "or `mlpnas export` wrote (with arch.json and model.safetensors).")
     record = read_arch_file(export_path)
     spec = NetSpec.from_dict(record["netspec"])
-    overlay.setdefault("file", str(Path(export_path) / WEIGHTS_FILE))
+    if pretrained:  # read and checked as load_exported reads it; timm takes the state dict
+        overlay.pop("file", None)
+        overlay["state_dict"] = read_weights(export_path, spec)
     overlay.update(num_classes=spec.num_classes, input_size=(spec.in_chans, *spec.img_size),
                    crop_pct=1.0)
     return _create("mlpnas_exported", pretrained, spec, pretrained_cfg_overlay=overlay, **kwargs)

@@ -29,6 +29,7 @@ from ..train import (
     first_difference,
     load_checkpoint,
     recipe_fingerprint,
+    restoring,
     run_training,
     setup_device,
 )
@@ -263,19 +264,21 @@ def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: 
         raise UserError(f"train.init_from='{directory}' holds no trained supernet "
                         f"({CHECKPOINT}); train it first with `mlpnas train`.")
     state = load_checkpoint(path)
-    fp = state.get("fingerprint", {})
-    recipe = {**RECIPE_DEFAULTS, **fp.get("recipe", {})}
-    why = describe_mismatch(fp, fingerprint(space, data_cfg, recipe, fp.get("seed", 0),
-                                            num_classes))
-    if not state.get("finished") or why or recipe.get("few_shot") not in (None, "none"):
-        reason = why or ("it is not fully trained" if not state.get("finished")
-                         else "it is itself a few-shot supernet")
-        raise UserError(f"train.init_from='{directory}' cannot start this supernet: {reason}; "
-                        f"give a finished one-shot supernet of this space and data.")
-    if hasattr(net, "load_shared"):
-        net.load_shared(state["model"])
-    else:
-        net.load_state_dict(state["model"])
+    with restoring(path):
+        fp = state.get("fingerprint", {})
+        recipe = {**RECIPE_DEFAULTS, **fp.get("recipe", {})}
+        why = describe_mismatch(fp, fingerprint(space, data_cfg, recipe, fp.get("seed", 0),
+                                                num_classes))
+        if not state.get("finished") or why or recipe.get("few_shot") not in (None, "none"):
+            reason = why or ("it is not fully trained" if not state.get("finished")
+                             else "it is itself a few-shot supernet")
+            raise UserError(f"train.init_from='{directory}' cannot start this supernet: "
+                            f"{reason}; give a finished one-shot supernet of this space and "
+                            f"data.")
+        if hasattr(net, "load_shared"):
+            net.load_shared(state["model"])
+        else:
+            net.load_state_dict(state["model"])
 
 
 def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, recipe: dict,
@@ -294,10 +297,12 @@ def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, r
         raise UserError(f"the supernet in '{directory}' is not fully trained (step "
                         f"{state.get('step')}); run `mlpnas train` or `mlpnas search` with the "
                         f"same options to finish it.")
-    why = describe_mismatch(state.get("fingerprint", {}),
-                            fingerprint(space, data_cfg, recipe, seed, num_classes))
-    if why:
-        raise UserError(f"the supernet in '{directory}' does not belong to this run: {why}.")
-    net = build_supernet(space, num_classes, few_shot=recipe.get("few_shot"))
-    net.load_state_dict(state["model"])
+    with restoring(path):
+        why = describe_mismatch(state.get("fingerprint", {}),
+                                fingerprint(space, data_cfg, recipe, seed, num_classes))
+        if why:
+            raise UserError(f"the supernet in '{directory}' does not belong to this run: "
+                            f"{why}.")
+        net = build_supernet(space, num_classes, few_shot=recipe.get("few_shot"))
+        net.load_state_dict(state["model"])
     return net.to(device).eval()

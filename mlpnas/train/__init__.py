@@ -22,6 +22,7 @@ from ._loop import (
     TrainResult,
     load_checkpoint,
     mixes_batches,
+    restoring,
     run_training,
     setup_device,
 )
@@ -32,4 +33,4 @@ __all__ = ["CHECKPOINT", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
            "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
            "TrainResult", "autocast", "data_fingerprint", "evaluate", "first_difference",
            "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",
-           "recipe_fingerprint", "retrain", "run_training", "setup_device"]
+           "recipe_fingerprint", "restoring", "retrain", "run_training", "setup_device"]

@@ -19,6 +19,7 @@ statistics (per process, no SyncBN) or within-batch mixup pairing enter the step
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -128,15 +129,33 @@ def load_checkpoint(path: Path) -> dict:
     import pickle
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refused an object: never load such a file
         raise UserError(f"'{path}' holds objects other than tensors and plain data, which "
                         f"mlpnas never loads (loading them could run code); it was not "
-                        f"written by mlpnas: move it away, or point out_dir at another "
-                        f"folder.") from None
+                        f"written by mlpnas: move it away, or use another folder.") from None
     except Exception as e:  # a truncated or foreign file
         raise UserError(f"cannot read the checkpoint '{path}' ({type(e).__name__}); move it "
-                        f"away to start over, or point out_dir at another folder.") from None
+                        f"away to start over, or use another folder.") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise UserError(f"'{path}' is not a checkpoint of mlpnas (it holds no model state); "
+                        f"move it away to start over, or use another folder.")
+    return state
+
+
+@contextlib.contextmanager
+def restoring(path: Path):
+    """Put a checkpoint's content into the network, optimizer and loop: a file that loads
+    but was written for another network (other keys, shapes or types) is one sentence."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"'{path}' does not fit this network ({first}); it was not written "
+                        f"for this run: move it away to start over, or use another "
+                        f"folder.") from None
 
 
 def write_metrics(path: Path, rows: list[dict], fields: tuple[str, ...]) -> None:
@@ -202,16 +221,17 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
     ckpt_path = out / CHECKPOINT
     if ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
-        why = describe_mismatch(state.get("fingerprint", {}), fingerprint)
-        if why:
-            raise UserError(f"'{out}' already holds a {what}, but {why}; use another "
-                            f"{dir_option} (or remove that folder) to train this one.")
-        net.load_state_dict(state["model"])
-        if hasattr(job, "load_extra_state"):
-            job.load_extra_state(state["extra"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, metrics, sums = state["step"], state["metrics"], state["sums"]
+        with restoring(ckpt_path):
+            why = describe_mismatch(state.get("fingerprint", {}), fingerprint)
+            if why:
+                raise UserError(f"'{out}' already holds a {what}, but {why}; use another "
+                                f"{dir_option} (or remove that folder) to train this one.")
+            net.load_state_dict(state["model"])
+            if hasattr(job, "load_extra_state"):
+                job.load_extra_state(state["extra"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            step, metrics, sums = int(state["step"]), list(state["metrics"]), dict(state["sums"])
         if step >= total:
             if dist.main:
                 log(f"the {what} in '{out}' is complete ({step} steps); reusing it")
