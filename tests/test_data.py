@@ -1,6 +1,7 @@
 """Data: the synthetic dataset, image folders and CIFAR-format directories written here."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -165,3 +166,46 @@ def test_relational_variant_draws_direction_classes_only():
         generate(8, 0, 32, 32, 17, "relational")
     with pytest.raises(UserError, match="unknown synthetic variant 'swirl'"):
         generate(8, 0, 32, 32, 10, "swirl")
+
+
+class _Huge:
+    """Unpickles to a numpy array of 10**12 values through `_reconstruct`, a global every
+    CIFAR batch uses: no code runs, but the memory would fill."""
+
+    def __reduce__(self):
+        try:
+            from numpy._core.multiarray import _reconstruct
+        except ImportError:  # numpy 1
+            from numpy.core.multiarray import _reconstruct
+        return (_reconstruct, (np.ndarray, (10**12,), b"b"))
+
+
+@pytest.mark.parametrize("batch,message", [
+    ({"labels": [12] * 15}, "(a label is 12, outside 0..9)"),
+    ({"labels": [-1] * 15}, "(a label is -1, outside 0..9)"),
+    ({"data": np.zeros((15, 100), np.uint8)}, "its 'data' is not rows of 3072 bytes but "
+                                              "(15, 100)"),
+    ({"data": "hello"}, "its 'data' is not rows of 3072 bytes but str"),
+    ({"labels": None}, "it has no 'labels' list with one label per image"),
+    ({"labels": [[1]] * 15}, "its 'labels' are not whole numbers"),
+    ({"data": _Huge()}, "it asks for an array of 1e+12 values"),
+])
+def test_a_cifar_batch_of_the_wrong_content_is_one_sentence(tmp_path, batch, message):
+    """Labels out of range used to fail mid-training, rows of the wrong length and an array
+    larger than the file in tracebacks; each is refused when the batch is read."""
+    root = tmp_path / "c"
+    write_cifar(root, 10)
+    entry = {"data": np.zeros((15, 3072), np.uint8), "labels": [1] * 15, **batch}
+    with open(root / "data_batch_1", "wb") as fh:
+        pickle.dump(entry, fh)
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_data({"name": "cifar10", "root": str(root)}, (3, 32, 32))
+
+
+def test_synthetic_data_larger_than_memory_is_refused_before_it_is_drawn():
+    """An export at the largest input size (8192x8192) asked for 96 GiB of synthetic images."""
+    with pytest.raises(UserError, match=re.escape(
+            "the synthetic data would take 132.0 GiB of memory (512 + 128 + 64 images of "
+            "3x8192x8192), more than the 8 GiB mlpnas generates")):
+        build_data({"name": "synthetic", "train_size": 512, "holdout_size": 128,
+                    "val_size": 64}, (3, 8192, 8192))

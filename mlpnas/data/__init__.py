@@ -35,6 +35,10 @@ class DataSplits:
                 f"{len(self.val)} val images, {self.num_classes} classes")
 
 
+# the most memory the built-in synthetic data may take (it is generated before training)
+SYNTHETIC_MAX_BYTES = 8 * 2**30
+
+
 def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0) -> DataSplits:
     """`cfg` is the `data` node of the configuration (conf/data/*.yaml); `input_size` is
     (channels, height, width) of the search space."""
@@ -45,9 +49,19 @@ def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0)
         base = int(cfg.get("seed", 0)) * 1000 + 7919
         variant = str(cfg.get("variant", "shapes"))
 
+        sizes = {k: int(cfg.get(k, d)) for k, d in
+                 (("train_size", 20000), ("holdout_size", 2000), ("val_size", 2000))}
+        need = sum(sizes.values()) * c * h * w  # uint8 images, generated up front
+        if need > SYNTHETIC_MAX_BYTES:
+            raise UserError(
+                f"the synthetic data would take {need / 2**30:.1f} GiB of memory "
+                f"({' + '.join(str(n) for n in sizes.values())} images of {c}x{h}x{w}), more "
+                f"than the {SYNTHETIC_MAX_BYTES / 2**30:g} GiB mlpnas generates; lower "
+                f"data.train_size (data.holdout_size, data.val_size) or use a smaller input "
+                f"size.")
+
         def split(size_key: str, default: int, offset: int) -> SyntheticShapes:
-            return SyntheticShapes(int(cfg.get(size_key, default)), base + offset, h, w, n_cls,
-                                   c, variant)
+            return SyntheticShapes(sizes[size_key], base + offset, h, w, n_cls, c, variant)
 
         return DataSplits(name, split("train_size", 20000, 1), split("holdout_size", 2000, 2),
                           split("val_size", 2000, 3), n_cls)

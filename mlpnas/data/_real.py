@@ -107,27 +107,74 @@ class _CifarUnpickler(pickle.Unpickler):
                for name in ("_reconstruct", "scalar")} | {("numpy", "ndarray"),
                                                           ("numpy", "dtype")}
 
+    def __init__(self, fh, limit: int, **kwargs):
+        super().__init__(fh, **kwargs)
+        self.limit = limit
+
     def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name}")
+        if (module, name) not in self.ALLOWED:
+            raise _Refused(f"{module}.{name}")
+        found = super().find_class(module, name)
+        if name != "_reconstruct":
+            return found
+        limit = self.limit
+
+        def reconstruct(cls, shape, dtype):  # an array no larger than the file itself
+            n = np.prod(np.asarray(shape, dtype=np.float64)) if np.ndim(shape) else shape
+            if not np.isfinite(n) or n > limit:
+                raise _Refused(f"an array of {n:.3g} values in a file of {limit} bytes")
+            return found(cls, shape, dtype)
+
+        return reconstruct
+
+
+class _Refused(pickle.UnpicklingError):
+    """What a crafted CIFAR file asks for and mlpnas does not build."""
 
 
 def read_cifar_batch(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            entry = _CifarUnpickler(fh, encoding="latin1").load()
-    except pickle.UnpicklingError as e:
-        raise UserError(f"'{path}' is not a plain CIFAR batch (it asks for '{e}'), and "
-                        f"mlpnas reads no other pickled objects (they could run code); use "
-                        f"the files of the official cifar-*-python.tar.gz.") from None
-    except (EOFError, ValueError, OSError) as e:
+            entry = _CifarUnpickler(fh, path.stat().st_size, encoding="latin1").load()
+    except _Refused as e:
+        raise UserError(f"'{path}' is not a plain CIFAR batch (it asks for {e}), and mlpnas "
+                        f"reads no other pickled objects (they could run code, or fill the "
+                        f"memory); use the files of the official cifar-*-python.tar.gz.") \
+            from None
+    except (EOFError, ValueError, OSError, pickle.UnpicklingError, TypeError, MemoryError) as e:
         raise UserError(f"cannot read the CIFAR batch '{path}' ({type(e).__name__}); it is "
-                        f"damaged: unpack the archive again.") from None
+                        f"damaged or cut short: unpack the archive again.") from None
     if not isinstance(entry, dict) or "data" not in entry:
         raise UserError(f"'{path}' is not a CIFAR batch (no 'data' entry); point data.root at "
                         f"an unpacked CIFAR python archive.")
     return entry
+
+
+def _cifar_content(entry: dict, key: str, variant: int, path: Path):
+    """(images (N, 32, 32, 3) uint8, labels) of one batch, checked: 3072 bytes per image,
+    one whole-number label per image within the classes."""
+    def bad(why: str) -> UserError:
+        return UserError(f"'{path}' is not a CIFAR-{variant} batch ({why}); point data.root "
+                         f"at an unpacked CIFAR-{variant} python archive.")
+
+    data, labels = entry.get("data"), entry.get(key)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3 * 32 * 32:
+        shape = getattr(data, "shape", type(data).__name__)
+        raise bad(f"its 'data' is not rows of 3072 bytes but {shape}")
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(data):
+        raise bad(f"it has no '{key}' list with one label per image")
+    try:
+        labels = np.asarray(labels)
+        ok = labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise bad(f"its '{key}' are not whole numbers")
+    if len(labels) and (labels.min() < 0 or labels.max() >= variant):
+        raise bad(f"a label is {labels.min() if labels.min() < 0 else labels.max()}, outside "
+                  f"0..{variant - 1}")
+    return data.reshape(-1, 3, 32, 32), [int(t) for t in labels]
 
 
 class CifarFolder(Dataset):
@@ -153,11 +200,11 @@ class CifarFolder(Dataset):
                             f"point data.root at an unpacked CIFAR-{variant} python archive.")
         data, labels = [], []
         for f in files:
-            entry = read_cifar_batch(f)
-            data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.extend(entry[key])
+            images, targets = _cifar_content(read_cifar_batch(f), key, variant, f)
+            data.append(images)
+            labels.extend(targets)
         self.data = np.concatenate(data).transpose(0, 2, 3, 1)  # N, H, W, C
-        self.targets = [int(t) for t in labels]
+        self.targets = labels
         self.transform = transform
         self.num_classes = variant
 
