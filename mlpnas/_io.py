@@ -1,5 +1,6 @@
 """Writing files so that a reader, or a run killed mid-write, never sees half a file: write
-next to the target, then replace it in one step."""
+next to the target, then replace it in one step. Reading YAML that may come from someone
+else as plain data only."""
 
 from __future__ import annotations
 
@@ -35,3 +36,35 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=1, default=float) + "\n")
+
+
+class YamlProblem(ValueError):
+    """A YAML file mlpnas does not read; the message is a clause naming why."""
+
+
+def read_plain_yaml(path: str | Path, aliases: bool = False, max_bytes: int = 1 << 20):
+    """The data of a YAML file that may come from someone else (a received run's
+    config.yaml, a search space): plain data only (`safe_load`: no Python objects), at most
+    `max_bytes`, and without anchors or aliases unless `aliases` (eight lines of aliases
+    stand for a billion nodes once a consumer such as OmegaConf expands them; the search
+    space parser checks every node's type, so a space file may use them). Raises YamlProblem
+    saying what is wrong."""
+    import yaml
+
+    path = Path(path)
+    if path.stat().st_size > max_bytes:
+        raise YamlProblem(f"is larger than {max_bytes // 1024} KiB")
+    try:
+        text = path.read_text()
+        for event in () if aliases else yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                raise YamlProblem(f"uses YAML anchors or aliases (line {mark.line + 1}), which "
+                                  f"mlpnas never writes and does not read")
+        return yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise YamlProblem("is not text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise YamlProblem(f"is not valid YAML{where}") from None

@@ -85,6 +85,9 @@ def test_export_of_a_folder_that_is_no_run_exits_2_with_one_sentence():
 @pytest.mark.parametrize("args,message", [
     (["RUN", "export.arch=c9r1_c3r1"], "block 0 of stage 0 ('c9r1') is not in space 'tiny'"),
     (["RUN", "export.trials=[9999]"], "trial 9999 is not a complete nsga2 trial"),
+    (["RUN", "export.trials=abc"], "export.trials='abc' is neither 'pareto' nor a list of "
+                                   "trial numbers"),
+    (["RUN", "export.trials=[1,x]"], "is neither 'pareto' nor a list of trial numbers"),
 ])
 def test_export_refuses_an_arch_or_trial_not_in_the_run(tiny_search_run, args, message):
     args = [str(tiny_search_run) if a == "RUN" else a for a in args]

@@ -229,9 +229,11 @@ def build_latency_table(space: Space, num_classes: int, setting: LatencySetting,
 
 
 def latency_table(space: Space, num_classes: int, setting: LatencySetting,
-                  cache_dir: str | Path | None, progress: bool = False) -> BlockTable:
+                  cache_dir: str | Path | None, progress: bool = False,
+                  write: bool = True) -> BlockTable:
     """The per-block latency table of a space on this hardware setting, measured once and
-    cached under a name that records the setting."""
+    cached under a name that records the setting (unless `write` is false: a folder named by
+    a received run is only read)."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / setting.cache_name(space, num_classes)
@@ -241,6 +243,6 @@ def latency_table(space: Space, num_classes: int, setting: LatencySetting,
             except (ValueError, KeyError):
                 pass
     table = build_latency_table(space, num_classes, setting, progress)
-    if path is not None:
+    if path is not None and write:
         table.save(path)
     return table

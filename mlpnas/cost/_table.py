@@ -133,8 +133,10 @@ def build_flops_table(space: Space, num_classes: int) -> BlockTable:
                        "digest": space_digest(space, num_classes)})
 
 
-def flops_table(space: Space, num_classes: int, cache_dir: str | Path | None) -> BlockTable:
-    """The FLOPs/params table of a space, from `cache_dir` when it was built before."""
+def flops_table(space: Space, num_classes: int, cache_dir: str | Path | None,
+                write: bool = True) -> BlockTable:
+    """The FLOPs/params table of a space, from `cache_dir` when it was built before (and
+    saved there when not, unless `write` is false: a folder named by a received run)."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / (f"flops-{space.name}-{space.scale}-"
@@ -145,6 +147,6 @@ def flops_table(space: Space, num_classes: int, cache_dir: str | Path | None) ->
             except (ValueError, KeyError):
                 pass  # stale or foreign file: rebuild
     table = build_flops_table(space, num_classes)
-    if path is not None:
+    if path is not None and write:
         table.save(path)
     return table

@@ -41,18 +41,72 @@ class RunResults(NamedTuple):
 
 
 def load_results(run_dir: str | Path) -> RunResults:
+    """trials.csv, run.json and (if written) pareto.csv of a search run, checked as files
+    that may come from someone else: a damaged or foreign one is one sentence, never a
+    table read in part."""
     d = Path(run_dir)
     if not (d / TRIALS_FILE).is_file() or not (d / RUN_FILE).is_file():
         raise UserError(f"'{d}' is not a search run folder (it has no {TRIALS_FILE} and "
                         f"{RUN_FILE}); give the folder `mlpnas search` printed at its start.")
-    trials = pd.read_csv(d / TRIALS_FILE, keep_default_na=False,
-                         na_values={c: [""] for c in ("accuracy", "mflops", "params_m",
-                                                      "latency_ms", "violation")})
+    run = _run_record(d / RUN_FILE)
+    costs = [o for o in run["objectives"] if o != "accuracy"]
+    numeric = ("accuracy", "mflops", "params_m", "latency_ms", "violation")
+    trials = _table(d / TRIALS_FILE, ("number", "sampler", "arch", "accuracy", "feasible",
+                                      *costs),
+                    keep_default_na=False, na_values={c: [""] for c in numeric})
+    pareto = None
+    if (d / PARETO_FILE).is_file() and (d / PARETO_FILE).stat().st_size:
+        pareto = _table(d / PARETO_FILE, ("arch", "accuracy", *costs))
+    return RunResults(trials, run, pareto)
+
+
+def _damaged(path: Path, why: str) -> UserError:
+    return UserError(f"'{path}' is damaged or was not written by mlpnas ({why}); run the same "
+                     f"`mlpnas search` again to write it anew.")
+
+
+def _run_record(path: Path) -> dict:
     try:
-        pareto = pd.read_csv(d / PARETO_FILE)
-    except (FileNotFoundError, pd.errors.EmptyDataError):  # not written, or written empty
-        pareto = None
-    return RunResults(trials, json.loads((d / RUN_FILE).read_text()), pareto)
+        run = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise _damaged(path, f"not JSON: {type(e).__name__}") from None
+    if not isinstance(run, dict):
+        raise _damaged(path, "not a JSON object")
+    objectives = run.get("objectives")
+    if not isinstance(run.get("sampler"), str) or not isinstance(objectives, list) \
+            or "accuracy" not in objectives or len(objectives) < 2 \
+            or not all(o in DIRECTIONS for o in objectives):
+        raise _damaged(path, "no sampler, or no known objectives with accuracy among them")
+    for key in ("budgets", "hv_reference"):
+        numbers = run.get(key, {})
+        if not isinstance(numbers, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                for v in numbers.values()):
+            raise _damaged(path, f"its {key} are not numbers")
+    if not set(objectives) <= set(run.get("hv_reference", {})):
+        raise _damaged(path, "no hypervolume reference point for every objective")
+    return run
+
+
+def _table(path: Path, columns: tuple[str, ...], **read) -> pd.DataFrame:
+    """A CSV table mlpnas wrote: whole (mlpnas ends it with a newline; a cut file does not),
+    with `columns`, numbers where numbers belong and True/False in `feasible`."""
+    try:
+        raw = path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            raise _damaged(path, "its last line is cut short")
+        frame = pd.read_csv(path, **read)
+    except (OSError, ValueError, pd.errors.ParserError) as e:  # also EmptyData, Unicode
+        raise _damaged(path, f"not a CSV table: {type(e).__name__}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise _damaged(path, f"no '{missing[0]}' column")
+    for c in ("number", "accuracy", "mflops", "params_m", "latency_ms", MEASURED):
+        if c in frame.columns and not pd.api.types.is_numeric_dtype(frame[c]):
+            raise _damaged(path, f"its '{c}' column holds values that are not numbers")
+    if "feasible" in frame.columns and frame["feasible"].dtype != bool:
+        raise _damaged(path, "its 'feasible' column holds values other than True and False")
+    return frame
 
 
 class Point(NamedTuple):

@@ -4,7 +4,7 @@ statistics (Kendall tau, Spearman rho, bootstrap intervals, seed ceiling, precis
 regret). `mlpnas rank RUN_DIR` (tasks/rank.py) wires them to a search run."""
 
 from ._jobs import Job, JobsDone, claimed, make_jobs, read_result, run_jobs, worker_order
-from ._pick import front_layers, pick_archs, random_feasible, read_keys
+from ._pick import MIN_ARCHS, front_layers, pick_archs, plan_entries, random_feasible, read_keys
 from ._report import ranking_stats, seed_columns, summary_lines
 from ._stats import (
     Estimate,
@@ -23,6 +23,7 @@ from ._stats import (
 )
 
 __all__ = [
+    "MIN_ARCHS",
     "Estimate",
     "Job",
     "JobsDone",
@@ -36,6 +37,7 @@ __all__ = [
     "mean_random_regret",
     "percentile_ci",
     "pick_archs",
+    "plan_entries",
     "precision_at_k",
     "random_feasible",
     "ranking_stats",

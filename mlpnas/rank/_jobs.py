@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import socket
 import time
@@ -44,11 +45,23 @@ def make_jobs(keys: Sequence[str], seeds: int) -> list[Job]:
 
 
 def read_result(root: Path, job: Job) -> dict[str, Any] | None:
+    """The job's result, or None while it has none; a result.json that is damaged or not of
+    this shape (its accuracy and seconds finite numbers) counts as none, so the job is
+    trained (or its finished checkpoint read) again rather than reported."""
     path = job.folder(root) / RESULT
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable, not JSON, not text
         return None
+    if not isinstance(record, dict) or not all(
+            _finite(record.get(k)) for k in ("val_acc", "seconds")):
+        return None
+    return record
+
+
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def worker_order(jobs: Sequence[Job], worker: int) -> list[Job]:

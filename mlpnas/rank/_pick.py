@@ -80,23 +80,16 @@ def pick_archs(trials: pd.DataFrame, space: Space, n: int, random_fraction: floa
     return chosen
 
 
+MIN_ARCHS = 5  # fewer architectures cannot show a ranking
+
+
 def read_keys(spec: str | Sequence[str], space: Space) -> list[str]:
     """Architecture keys from a list, or from a file: a CSV with an `arch` column (e.g. a
     ranking.csv or trials.csv) or plain text with one key per line. Every key is checked
-    against the space; duplicates are dropped, the order kept."""
+    against the space; duplicates are dropped, the order kept; fewer than MIN_ARCHS distinct
+    keys are refused (before any training)."""
     if isinstance(spec, str):
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise UserError(f"rank.archs='{spec}' is neither a list of keys nor a file; give "
-                            f"rank.archs=[KEY,...] or a file with one key per line (or a CSV "
-                            f"with an 'arch' column).")
-        text = path.read_text()
-        first = text.splitlines()[0] if text.strip() else ""
-        if "," in first and "arch" in first.split(","):
-            keys = list(pd.read_csv(path)["arch"].astype(str))
-        else:
-            keys = [line.strip() for line in text.splitlines()
-                    if line.strip() and not line.lstrip().startswith("#")]
+        keys = _keys_in_file(spec)
     else:
         keys = [str(k) for k in spec]
     out: list[str] = []
@@ -104,4 +97,68 @@ def read_keys(spec: str | Sequence[str], space: Space) -> list[str]:
         key = space.arch_from_key(k).key  # refuses keys of another space, one sentence
         if key not in out:
             out.append(key)
+    if len(out) < MIN_ARCHS:
+        raise UserError(f"rank.archs names {len(out)} distinct architecture(s), and a ranking "
+                        f"needs at least {MIN_ARCHS}; give more keys.")
+    return out
+
+
+def _keys_in_file(spec: str) -> list[str]:
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UserError(f"rank.archs='{spec}' is neither a list of keys nor a file; give "
+                        f"rank.archs=[KEY,...] or a file with one key per line (or a CSV "
+                        f"with an 'arch' column).")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"rank.archs file '{path}' cannot be read as text ({type(e).__name__}); "
+                        f"give a file with one architecture key per line (or a CSV with an "
+                        f"'arch' column).") from None
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines or "," not in lines[0]:  # a key holds no comma: plain text
+        return lines
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"rank.archs file '{path}' is not a readable CSV ({first}); give a "
+                        f"CSV with an 'arch' column, or one key per line.") from None
+    if "arch" not in table.columns:
+        raise UserError(f"rank.archs file '{path}' is a CSV without an 'arch' column (its "
+                        f"columns: {', '.join(map(str, table.columns[:6]))}); give one with "
+                        f"the architecture keys in a column named 'arch'.")
+    return list(table["arch"].astype(str))
+
+
+def plan_entries(raw, space: Space, where: Path) -> list[tuple[str, str]]:
+    """The (key, source) pairs of a ranking plan read back from `where` (plan.json): a file
+    that may have come with a received run folder, so every entry must be a canonical
+    architecture key of `space` (keys become folder names of the standalone jobs), each once,
+    from a known source, and at least MIN_ARCHS of them."""
+    def bad(why: str) -> UserError:
+        return UserError(f"'{where}' is not a ranking plan of this run ({why}); move it away "
+                         f"to pick the architectures again (trained jobs are kept).")
+
+    if not isinstance(raw, list):
+        raise bad("its 'archs' is not a list")
+    out: list[tuple[str, str]] = []
+    for i, entry in enumerate(raw):
+        key = entry.get("arch") if isinstance(entry, dict) else None
+        source = entry.get("source") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or source not in (FRONT, RANDOM, GIVEN):
+            raise bad(f"entry {i} is not an architecture key with its source")
+        try:
+            canonical = space.arch_from_key(key).key
+        except UserError:
+            canonical = None
+        if canonical != key:
+            raise bad(f"entry {i}, {key[:80]!r}, is not an architecture key of space "
+                      f"'{space.name}'")
+        if any(k == key for k, _ in out):
+            raise bad(f"{key} is listed twice")
+        out.append((key, source))
+    if len(out) < MIN_ARCHS:
+        raise bad(f"it lists {len(out)} architectures, fewer than {MIN_ARCHS}")
     return out

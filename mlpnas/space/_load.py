@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .._io import YamlProblem, read_plain_yaml
 from ..spec import FAMILIES, NORMS, DownsampleSpec, SpecError, StemSpec, family
 from ._space import Space, SpaceError, StageChoices
 
@@ -47,12 +46,9 @@ def load_space(name_or_path: str | Path, scale: str | None = None) -> Space:
     `scale` (default: the file's `default_scale`, else 'small')."""
     path = resolve_space_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SpaceError(f"search space file '{path}' is not valid YAML{where}; fix the "
-                         f"syntax.") from None
+        raw = read_plain_yaml(path, aliases=True)
+    except YamlProblem as e:
+        raise SpaceError(f"search space file '{path}' {e}; fix the file.") from None
     return parse_space(raw, path, scale)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,55 @@ def config_recorded(cfg: DictConfig, out: Path, name: str = "config.yaml"):
         raise
 
 
+RUN_SECTIONS = ("space", "data", "train", "search", "hardware")
+
+
+def read_run_config(run_dir: Path) -> DictConfig:
+    """The config.yaml a search recorded in `run_dir`, read as a file that may come from
+    someone else: plain YAML data only (no tags, anchors or aliases), no interpolations
+    (mlpnas records resolved values: `${oc.env:...}` would pull in this machine's
+    environment), the sections a search records, and every value within the rules the
+    command line applies. Any problem is one sentence."""
+    from .._io import YamlProblem, read_plain_yaml
+    from .._options import bad_value
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"'{run_dir}' has no config.yaml; it was not written by `mlpnas "
+                        f"search`.")
+
+    def refused(why: str) -> UserError:
+        return UserError(f"'{path}' {why}; it is not the configuration `mlpnas search` "
+                         f"records: restore it, or run the search again.")
+
+    try:
+        data = read_plain_yaml(path)
+    except YamlProblem as e:
+        raise refused(str(e)) from None
+    if not isinstance(data, dict):
+        raise refused("is not a mapping of settings")
+    missing = [k for k in RUN_SECTIONS if not isinstance(data.get(k), dict)]
+    if missing or not isinstance(data.get("supernet_dir"), str):
+        raise refused(f"has no '{missing[0] if missing else 'supernet_dir'}' section")
+    text = next((t for t in _strings(data) if "${" in t), None)
+    if text is not None:
+        raise refused(f"holds an interpolation ('{text[:60]}'), which mlpnas never records")
+    problem = bad_value(data)
+    if problem:
+        raise refused(f"holds a setting mlpnas refuses ({problem.rstrip('.')})")
+    return OmegaConf.create(data)
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        node = [*node.keys(), *node.values()]
+    if isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
 def run_folder_path(run_dir: Path, recorded: str) -> Path:
     """A folder named in a run's config.yaml: as written if absolute; a relative one (older
     runs recorded them relative to where the search ran) is looked for from the working
@@ -81,6 +131,20 @@ def run_folder_path(run_dir: Path, recorded: str) -> Path:
         if (base / p).exists():
             return base / p
     return p
+
+
+def refuse_links(folder: Path, option: str) -> None:
+    """Refuse a folder that holds a symbolic link anywhere below it. mlpnas writes no links
+    into its folders, and a run folder may have come from someone else: a planted link
+    (`exported` -> elsewhere) would steer what mlpnas writes there out of the folder."""
+    for where, dirs, files in os.walk(folder):  # does not descend into linked folders
+        for name in (*dirs, *files):
+            path = Path(where) / name
+            if path.is_symlink():
+                raise UserError(f"'{path}' is a symbolic link (to '{os.readlink(path)}'), which "
+                                f"mlpnas never writes into a run folder, and it does not write "
+                                f"through one; remove the link, or give {option} a folder of "
+                                f"your own.")
 
 
 @contextlib.contextmanager
@@ -110,6 +174,21 @@ def held_alone(path: Path, busy: str):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def is_held(path: Path) -> bool:
+    """Whether another process holds the `held_alone` / `file_lock` lock on `path`."""
+    try:
+        fh = open(path, "a")  # noqa: SIM115 (closed below; "a" keeps the file as it is)
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
 
 
 @contextlib.contextmanager

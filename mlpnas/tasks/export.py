@@ -9,21 +9,17 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import UserError
-from ._common import plain
+from ._common import plain, refuse_links
 
 
 def run_context(run_dir: Path):
     """The search run's own configuration, space, data and results."""
     from ..data import build_data
     from ..plots import load_results
-    from ._common import run_folder_path, space_from_cfg
+    from ._common import read_run_config, run_folder_path, space_from_cfg
 
     results = load_results(run_dir)
-    cfg_file = run_dir / "config.yaml"
-    if not cfg_file.is_file():
-        raise UserError(f"'{run_dir}' has no config.yaml; it was not written by `mlpnas "
-                        f"search`.")
-    run_cfg = OmegaConf.load(cfg_file)
+    run_cfg = read_run_config(run_dir)
     for key in ("supernet_dir", "cache_dir"):
         if run_cfg.get(key):
             run_cfg[key] = str(run_folder_path(run_dir, str(run_cfg[key])))
@@ -49,8 +45,13 @@ def select_rows(results, pareto: pd.DataFrame, space, sel: DictConfig) -> pd.Dat
             raise UserError("this run has no feasible Pareto architecture to export; choose "
                             "trials with export.trials=[N, ...] or export.arch=KEY.")
         return pareto
-    numbers = [int(n) for n in (trials if isinstance(trials, (list, tuple)) or
-                                OmegaConf.is_list(trials) else [trials])]
+    given = list(trials) if isinstance(trials, (list, tuple)) or OmegaConf.is_list(trials) \
+        else [trials]
+    if not given or not all(isinstance(n, int) and not isinstance(n, bool) for n in given):
+        raise UserError(f"export.trials={trials!r} is neither 'pareto' nor a list of trial "
+                        f"numbers; give e.g. export.trials=[3,17] (the 'number' column of "
+                        f"trials.csv).")
+    numbers = [int(n) for n in given]
     missing = [n for n in numbers if n not in set(main["number"])]
     if missing:
         raise UserError(f"trial {missing[0]} is not a complete {results.sampler} trial of this "
@@ -69,14 +70,20 @@ def run(cfg: DictConfig):
     if not cfg.get("run_dir"):
         raise UserError("give the search run folder: mlpnas export RUN_DIR.")
     run_dir = Path(str(cfg.run_dir))
+    if not cfg.export.get("out_dir"):  # writes into the run folder
+        refuse_links(run_dir, "export.out_dir")
     run_cfg, space, data, results = run_context(run_dir)
-    rows = select_rows(results, _pareto(run_dir), space, cfg.export).copy()
+    pareto = results.pareto if results.pareto is not None else pd.DataFrame()
+    rows = select_rows(results, pareto, space, cfg.export).copy()
+    # keys of the space, written as mlpnas writes them (each names a folder of the export)
+    rows["arch"] = [space.arch_from_key(str(k)).key for k in rows["arch"]]
     sc = plain(run_cfg.search)
     device = torch.device(str(cfg.hardware.device))
     net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data),
                                 plain(run_cfg.train), int(run_cfg.seed), data.num_classes,
                                 device)
-    costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
+    # the run's cache_dir came with its config.yaml: read there, never written
+    costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir, write=False))
     setting = LatencySetting.from_cfg(cfg.hardware)
     for i, row in rows.iterrows():
         arch = space.arch_from_key(row["arch"])
@@ -104,12 +111,3 @@ def run(cfg: DictConfig):
           "nothing exported", flush=True)
     return written
 
-
-def _pareto(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / "pareto.csv"
-    if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()

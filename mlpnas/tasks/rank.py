@@ -16,10 +16,10 @@ from omegaconf import DictConfig
 
 from .._io import atomic_target, write_json_atomic
 from ..errors import UserError
-from ._common import file_lock, plain
+from ._common import file_lock, plain, refuse_links
 
 PLAN_FILE = "plan.json"
-RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")
+RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")  # of the run's train.*
 BUDGET_OVERRIDES = {"max_mflops": "mflops", "max_params_m": "params_m"}
 
 
@@ -35,20 +35,38 @@ def _int_option(rc: dict, key: str, low: int, why: str) -> int:
     return value
 
 
+# rank.<key> that may be null (the run's own value): whole numbers, and numbers, with their
+# least value
+WHOLE_OR_NULL = {"epochs": 1, "batch_size": 1, "recal_batches": 0}
+NUMBER_OR_NULL = {"lr": 0, "warmup_epochs": 0, "max_mflops": 0, "max_params_m": 0}
+
+
 def check_options(rc: dict) -> dict:
     """The rank options, checked before anything is read or written."""
-    _int_option(rc, "n_archs", 5, "fewer than 5 architectures cannot show a ranking")
+    import math
+
+    from ..rank import MIN_ARCHS
+
+    _int_option(rc, "n_archs", MIN_ARCHS, f"fewer than {MIN_ARCHS} architectures cannot show "
+                                          f"a ranking")
     _int_option(rc, "seeds", 1, "every architecture needs at least one standalone run")
     _int_option(rc, "worker", 0, "worker numbers start at 0")
+    _int_option(rc, "pick_seed", 0, "it seeds the random picks")
     if rc.get("max_jobs") is not None:
         _int_option(rc, "max_jobs", 1, "it counts the jobs this call trains")
     frac = rc.get("random_fraction")
     if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 <= frac <= 1:
         raise UserError(f"rank.random_fraction={frac} is not a share; give a number from 0 "
                         f"to 1.")
-    for key in (*RECIPE_OVERRIDES, *BUDGET_OVERRIDES, "recal_batches"):
+    for key, low in WHOLE_OR_NULL.items():
+        if rc.get(key) is not None:
+            _int_option(rc, key, low, "it counts whole " + ("epochs" if key == "epochs" else
+                                                            "images" if key == "batch_size"
+                                                            else "batches"))
+    for key, low in NUMBER_OR_NULL.items():
         v = rc.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not math.isfinite(v) or v < low
                               or (v == 0 and key != "warmup_epochs")):
             raise UserError(f"rank.{key}={v} is not allowed; give a positive number, or null "
                             f"for the run's own value.")
@@ -88,24 +106,37 @@ def _budgets(results, rc: dict) -> tuple[dict[str, float], dict[str, float]]:
     return searched, regret
 
 
-def _plan(work: Path, request: dict, make) -> list[dict]:
-    """The architectures of this study: read from plan.json, or picked (under a lock, so
-    workers started together pick once) and written there. A plan made with other options is
-    refused rather than mixed with these."""
+def _plan(work: Path, request: dict, make, space) -> list[tuple[str, str]]:
+    """The (key, source) pairs of this study: read from plan.json, or picked (under a lock,
+    so workers started together pick once) and written there. A plan made with other options
+    is refused rather than mixed with these; a plan file is checked entry by entry (it may
+    have come with a received run folder, and its keys become folder names)."""
+    from ..rank import plan_entries
+
     path = work / PLAN_FILE
     with file_lock(work / ".plan.lock"):
         if path.is_file():
-            plan = json.loads(path.read_text())
-            if plan.get("request") != request:
-                diff = next(k for k in request if plan.get("request", {}).get(k) != request[k])
+            try:
+                plan = json.loads(path.read_text())
+            except (OSError, ValueError) as e:  # not JSON, not text, too deeply nested
+                raise UserError(f"'{path}' is damaged ({type(e).__name__}); move it away to "
+                                f"pick the architectures again (trained jobs are kept).") \
+                    from None
+            stored = plan.get("request") if isinstance(plan, dict) else None
+            if not isinstance(stored, dict):
+                raise UserError(f"'{path}' is not a ranking plan (it has no request); move it "
+                                f"away to pick the architectures again (trained jobs are "
+                                f"kept).")
+            if stored != request:
+                diff = next(k for k in request if stored.get(k) != request[k])
                 raise UserError(
                     f"'{work}' holds a ranking plan made with rank.{diff}="
-                    f"{plan.get('request', {}).get(diff)!r}, not {request[diff]!r}; use the "
-                    f"same options, or another rank.work_dir.")
-            return plan["archs"]
-        archs = make()
-        write_json_atomic(path, {"request": request, "archs": archs})
-        return archs
+                    f"{stored.get(diff)!r}, not {request[diff]!r}; use the same options, or "
+                    f"another rank.work_dir.")
+            return plan_entries(plan.get("archs"), space, path)
+        picked = make()
+        write_json_atomic(path, {"request": request, "archs": picked})
+        return plan_entries(picked, space, path)
 
 
 def _supernet(run_cfg, space, data, other: str | None, device):
@@ -120,8 +151,10 @@ def _supernet(run_cfg, space, data, other: str | None, device):
         if not (directory / CHECKPOINT).is_file():
             raise UserError(f"rank.supernet_dir '{directory}' holds no trained supernet "
                             f"({CHECKPOINT}); train one with `mlpnas train`.")
-        fp = load_checkpoint(directory / CHECKPOINT).get("fingerprint", {})
-        recipe, seed = dict(fp.get("recipe", {})), int(fp.get("seed", 0))
+        fp = load_checkpoint(directory / CHECKPOINT).get("fingerprint")
+        fp = fp if isinstance(fp, dict) else {}
+        recipe = dict(fp["recipe"]) if isinstance(fp.get("recipe"), dict) else {}
+        seed = fp.get("seed") if isinstance(fp.get("seed"), int) else 0
     net = load_trained_supernet(space, directory, plain(run_cfg.data), recipe, seed,
                                 data.num_classes, device)
     return net, directory, recipe
@@ -157,14 +190,26 @@ def run(cfg: DictConfig):
         torch.set_num_threads(int(threads))
     work = Path(str(rc["work_dir"])) if rc.get("work_dir") else run_dir / "rank"
     out = Path(str(rc["out_dir"])) if rc.get("out_dir") else run_dir
+    if not rc.get("work_dir") or not rc.get("out_dir"):  # writes into the run folder
+        refuse_links(run_dir, "rank.work_dir and rank.out_dir")
+    recipe = standalone_recipe(run_cfg, rc)
+    if recipe["warmup_epochs"] > recipe["epochs"]:
+        raise UserError(f"the standalone warm-up ({recipe['warmup_epochs']:g} epochs) is "
+                        f"longer than the standalone training ({recipe['epochs']} epochs); "
+                        f"set rank.warmup_epochs below rank.epochs.")
+    # the supernet is read before any job is trained, so that a missing, unfinished or
+    # foreign one is refused before the work rather than after it
+    dev = torch.device(str(cfg.hardware.device))
+    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), dev)
     work.mkdir(parents=True, exist_ok=True)
 
-    costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
+    # the run's cache_dir came with its config.yaml: read there, never written
+    costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir, write=False))
     searched, budgets = _budgets(results, rc)
     if "latency_ms" in budgets:
         setting = LatencySetting.from_cfg(run_cfg.hardware)
         costs = CostModel(costs.flops, latency_table(space, data.num_classes, setting,
-                                                     run_cfg.cache_dir))
+                                                     run_cfg.cache_dir, write=False))
 
     def within(arch, limits=budgets) -> bool:
         c = costs.costs(arch)
@@ -189,7 +234,9 @@ def run(cfg: DictConfig):
         return [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
                 for k, src in picked]
 
-    plan = _plan(work, request, make_plan)
+    # the costs are the cost table's, never a number read from the plan file
+    plan = [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
+            for k, src in _plan(work, request, make_plan, space)]
     keys = [p["arch"] for p in plan]
     for key in keys:
         folder = work / "archs" / key
@@ -197,7 +244,6 @@ def run(cfg: DictConfig):
             write_arch_file(folder, space.to_netspec(space.arch_from_key(key), data.num_classes),
                             key, {"space": space.name, "scale": space.scale, "data": data.name})
 
-    recipe = standalone_recipe(run_cfg, rc)
     data_cfg = plain(run_cfg.data)
     root = jobs_root(work, recipe, data_cfg)
     device = str(cfg.hardware.device)
@@ -222,8 +268,6 @@ def run(cfg: DictConfig):
         return None
 
     # -- the report ------------------------------------------------------------------------
-    dev = torch.device(device)
-    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), dev)
     from ..supernet import SubnetEvaluator
 
     sc = plain(run_cfg.search)

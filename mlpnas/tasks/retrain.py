@@ -3,12 +3,13 @@ inherited weights) to learn its true accuracy."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from ..errors import UserError
-from ._common import config_recorded, device_of, plain
+from ._common import config_recorded, device_of, plain, refuse_links
 
 
 def run(cfg: DictConfig):
@@ -23,11 +24,14 @@ def run(cfg: DictConfig):
     if record.get("data") and record["data"] != cfg.data.name:
         raise UserError(f"'{path}' was found on data '{record['data']}' but this run uses "
                         f"data={cfg.data.name}; pass data={record['data']} (and its options).")
+    out = Path(str(cfg.out_dir))
+    here = Path(os.path.abspath(path))
+    if Path(os.path.abspath(out)).is_relative_to(here):  # writes into the export's folder
+        refuse_links(here, "out_dir")
     size = record["netspec"]["img_size"]
     data = build_data(plain(cfg.data), (record["netspec"]["in_chans"], *size),
                       seed=int(cfg.seed))
     device, amp, threads = device_of(cfg)
-    out = Path(str(cfg.out_dir))
     print(f"mlpnas retrain: {record['arch']} ({cfg.init} init) on {data.describe()}; writing "
           f"to {out}", flush=True)
     with config_recorded(cfg, out):
