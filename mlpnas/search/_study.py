@@ -60,7 +60,10 @@ def masked_url(url: str) -> str:
 def _short_reason(error: BaseException, url: str) -> str:
     """A driver error as a short clause: the first line of its root cause, without the
     SQLAlchemy prefix, the password, or a trailing sentence."""
-    cause = getattr(error, "orig", None) or error
+    cause = error
+    while cause.__cause__ is not None:  # Optuna's StorageInternalError wraps the driver's
+        cause = cause.__cause__
+    cause = getattr(cause, "orig", None) or cause
     text = str(cause).strip().splitlines()[0].strip() if str(cause).strip() else ""
     text = re.sub(r"^\([\w.]+\)\s*", "", text)  # "(psycopg.OperationalError) ..."
     parsed = _parsed_url(url)
@@ -73,16 +76,64 @@ def _short_reason(error: BaseException, url: str) -> str:
     return text or type(cause).__name__
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+OPTUNA_TABLES = {"studies", "trials", "alembic_version"}
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite storage URL, or None for any other storage."""
+    parsed = _parsed_url(url)
+    if parsed is not None and parsed.drivername.startswith("sqlite") and parsed.database \
+            and parsed.database != ":memory:":
+        return Path(parsed.database)
+    return None
+
+
+def check_sqlite_file(db: Path) -> None:
+    """Refuse, before the storage opens it, a study file that SQLite would silently treat as
+    a new empty database (a file of 0 or 1 bytes) or that is not SQLite, and an SQLite
+    database of something else (the storage would add its tables to it)."""
+    if not db.is_file():
+        return
+    size = db.stat().st_size
+    if size == 0:
+        raise UserError(f"the study file '{db}' is empty (0 bytes), so it holds no study "
+                        f"(this run's trials are not in it); restore it from a backup, or "
+                        f"move it away to start the search afresh.")
+    with open(db, "rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise UserError(f"the study file '{db}' is not an SQLite database ({size} bytes of "
+                        f"something else), so it holds no study; restore it from a backup, or "
+                        f"move it away to start the search afresh.")
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True,
+                                                timeout=60)) as con:
+            tables = {r[0] for r in con.execute("select name from sqlite_master "
+                                                "where type = 'table'")}
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):  # another worker writes to it: the storage will wait too
+            return
+        raise UserError(f"the study file '{db}' is damaged ({e}); restore it from a backup, "
+                        f"or move it away to start the search afresh.") from None
+    except sqlite3.Error as e:
+        raise UserError(f"the study file '{db}' is damaged ({e}); restore it from a backup, "
+                        f"or move it away to start the search afresh.") from None
+    if tables and not OPTUNA_TABLES.issubset(tables):
+        shown = ", ".join(sorted(tables)[:5])
+        raise UserError(f"'{db}' is an SQLite database of something else (its tables: "
+                        f"{shown}), not a study storage; move it away, or give search.storage "
+                        f"another file.")
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats: a trial whose worker died is failed after a grace
     period and queued again, so no architecture is lost when a run is killed."""
-    parsed = _parsed_url(url)
-    if parsed is not None and parsed.drivername.startswith("sqlite") and parsed.database:
-        db = Path(parsed.database)
-        if db.is_file() and db.stat().st_size == 0:
-            raise UserError(f"the study file '{db}' is empty (0 bytes), so it holds no study "
-                            f"(this run's trials are not in it); restore it from a backup, or "
-                            f"move it away to start the search afresh.")
+    db = sqlite_file(url)
+    if db is not None:
+        check_sqlite_file(db)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
@@ -93,6 +144,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             storage = optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60,
                                                  heartbeat_stale_trial_callback=retry, **kwargs)
         except Exception as e:  # sqlalchemy / driver errors vary by backend
+            if db is not None and db.is_file():
+                raise UserError(f"the study file '{db}' is damaged ({_short_reason(e, url)}); "
+                                f"restore it from a backup, or move it away to start the "
+                                f"search afresh.") from None
             raise UserError(f"cannot open the study storage '{masked_url(url)}' "
                             f"({_short_reason(e, url)}); check the URL, that the server is "
                             f"reachable and its driver installed, or leave search.storage "
@@ -166,27 +221,40 @@ def _dead_here(tag: str | None) -> bool:
     return False
 
 
-def fail_dead_trials(study: optuna.Study) -> int:
-    """Mark FAIL the RUNNING trials whose worker ran on this machine and has died (killed,
-    crashed), without waiting for Optuna's heartbeat grace period to pass; returns how many.
-    A worker on another machine is left to the heartbeat."""
+def fail_dead_trials(study: optuna.Study, alone: bool = False, grace_s: float = 60.0) -> int:
+    """Mark FAIL the RUNNING trials whose worker has died (killed, crashed), without waiting
+    for Optuna's heartbeat grace period to pass; returns how many. A trial is dead when
+    - its worker tag names a process of this machine that no longer runs;
+    - it has no worker tag (the worker died between claiming it and tagging it, which a live
+      worker does at once) and started more than `grace_s` ago;
+    - `alone`: the caller knows that no other worker can be running (all workers of a study
+      in a SQLite file of the run folder run on this machine and hold a lock while they do),
+      so every RUNNING trial is a dead one's.
+    A tagged trial of a worker on another machine is left to the heartbeat."""
+    import datetime
+
+    now = datetime.datetime.now()
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _dead_here(t.user_attrs.get(WORKER_ATTR)):
+        tag = t.user_attrs.get(WORKER_ATTR)
+        started = t.datetime_start
+        stale = tag is None and started is not None and \
+            (now - started).total_seconds() > grace_s
+        if alone or _dead_here(tag) or stale:
             with contextlib.suppress(Exception):  # finished meanwhile by a live worker
                 study.tell(t.number, state=TrialState.FAIL)
                 n += 1
     return n
 
 
-def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> int:
+def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch], alone: bool = False) -> int:
     """Enqueue hand-designed architectures (e.g. all-cycle, all-shift) once per study.
 
     A seed is enqueued unless a trial of its architecture is already complete, running or
     waiting; so one whose trials all failed (the run was interrupted while evaluating it:
-    Optuna marks that trial FAIL) is queued again and evaluated when the study resumes.
-    Returns the number enqueued."""
-    fail_dead_trials(study)
+    its trial is failed first, see `fail_dead_trials`) is queued again and evaluated when
+    the study resumes. Returns the number enqueued."""
+    fail_dead_trials(study, alone)
     trials = study.get_trials(deepcopy=False)
     alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     added = 0
@@ -202,6 +270,10 @@ def seed_trials(study: optuna.Study, seeds: Mapping[str, Arch]) -> int:
 
 def completed(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def waiting(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
 def known_accuracies(*studies: optuna.Study) -> dict[str, float]:
@@ -227,8 +299,11 @@ def best_feasible(study: optuna.Study) -> tuple[float, str] | None:
 def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress: bool = True,
                label: str = "search", costs_label: Callable[[str], str] | None = None) -> int:
     """Run trials until the study holds `n_trials` complete ones (counting every worker's);
-    returns the number this call ran."""
+    returns the number this call ran. A resumed study also runs the trials still queued (a
+    seed architecture whose evaluation was interrupted), even beyond `n_trials`."""
     done = completed(study)
+    if done:
+        n_trials = max(n_trials, done + waiting(study))
     if done >= n_trials:
         return 0
     bar = None
@@ -251,7 +326,9 @@ def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # no "Trial N failed" warning with its traceback: with catch=() the error itself
+        # ends the run, and the command line says it in one sentence
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         # stops every worker's loop once the study holds n_trials complete trials
         stop = optuna.study.MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))
         study.optimize(objective, callbacks=[callback, stop], catch=())

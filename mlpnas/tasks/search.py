@@ -15,6 +15,7 @@ from ._common import (
     device_of,
     file_lock,
     held_alone,
+    is_held,
     out_path,
     plain,
     space_from_cfg,
@@ -26,14 +27,57 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _worker_lock(out: Path, worker: int) -> Path:
+    return out.parent / f".{out.name}.worker{worker}.lock"
+
+
 def run(cfg: DictConfig):
     out, worker = out_path(cfg), int(cfg.search.get("worker", 0))
     # two workers with one number would propose the same architectures: refuse the second
     # (on this machine; workers on other machines sharing a database URL are not seen)
-    with held_alone(out.parent / f".{out.name}.worker{worker}.lock",
+    with held_alone(_worker_lock(out, worker),
                     f"a worker with search.worker={worker} is already running on '{out}'; "
                     f"give this one another number, e.g. search.worker={worker + 1}."):
-        return _run(cfg)
+        if cfg.search.get("strategy") != "metakernel":
+            return _run(cfg)
+        # a meta-kernel search trains one network: a second worker could only race the first
+        with held_alone(out.parent / f".{out.name}.metakernel.lock",
+                        f"a meta-kernel search is already running on '{out}'; it trains one "
+                        f"network, so it runs as one worker: wait for it to finish (the same "
+                        f"command then reports its result)."):
+            return _run(cfg)
+
+
+def _others_running(out: Path, worker: int) -> bool:
+    """Whether another worker of this run folder runs on this machine (holds its lock)."""
+    import glob
+
+    for lock in out.parent.glob(glob.escape(f".{out.name}.worker") + "*.lock"):
+        if lock != _worker_lock(out, worker) and is_held(lock):
+            return True
+    return False
+
+
+def _check_results_kept(out: Path, storage, name: str | None, storage_url: str) -> None:
+    """A run folder holding results (trials.csv) whose study is gone (study.db deleted or
+    replaced, another search.storage) is refused: a new study would run every trial again
+    and write its results over these."""
+    if not (out / "trials.csv").is_file():
+        return
+    if storage is None:
+        what = f"'{out / 'study.db'}' is gone"
+    else:
+        import optuna
+
+        from ..search import masked_url
+
+        if name in optuna.get_all_study_names(storage):
+            return
+        what = f"its study '{name}' is not in the storage '{masked_url(storage_url)}'"
+    raise UserError(f"'{out}' holds the results of a search (trials.csv), but {what}; a new "
+                    f"study would run every trial again and overwrite them: restore the "
+                    f"study, or move the results away (or use another out_dir) to search "
+                    f"afresh.")
 
 
 def _run(cfg: DictConfig):
@@ -104,10 +148,14 @@ def _run(cfg: DictConfig):
     # studies and enqueues the seed architectures (SQLite's schema set-up and the seeding's
     # look-then-enqueue are not safe to run side by side)
     with file_lock(out.parent / f".{out.name}.lock"):
+        default = not sc.get("storage")
+        if default and not (out / "study.db").exists():
+            _check_results_kept(out, None, None, storage_url)
         storage = open_storage(storage_url)
 
         # -- the studies (opened before training, so that a mismatch is refused early) --
         base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
+        _check_results_kept(out, storage, f"{base}-{sampler_name}", storage_url)
         worker_seed = seed + 1000 * int(sc.get("worker", 0))
         main = open_study(storage, f"{base}-{sampler_name}", objectives,
                           make_sampler("random" if strategy == "metakernel" else sampler_name,
@@ -121,8 +169,11 @@ def _run(cfg: DictConfig):
                                            make_sampler("random", worker_seed + 1), budgets)
         seeds = (space.uniform_archs() if sc.get("seed_uniform", True)
                  and strategy == "optuna" else {})
+        # every worker of a study in the run folder's SQLite file runs on this machine and
+        # holds its lock: with no other one running, every RUNNING trial is a dead worker's
+        alone = default and not _others_running(out, int(sc.get("worker", 0)))
         for study in studies.values():
-            seed_trials(study, seeds)
+            seed_trials(study, seeds, alone)
     # the configuration is recorded only once every check passed (a refused run writes
     # nothing); a refusal while training or searching takes the record back
     with config_recorded(cfg, out):
