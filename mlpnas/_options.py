@@ -11,6 +11,8 @@ from the verb's defaults list, the command line and the experiment's overrides.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,11 @@ def unknown_option(conf_dir: Path, verb: str, overrides: list[str]) -> str | Non
     grp = groups(conf_dir)
     for o in overrides:
         raw, sep, _ = o.partition("=")
+        if raw.startswith("~"):  # Hydra's deletion: every option of mlpnas is needed
+            key = raw.lstrip("~")
+            return (f"'{o}' would delete {key}, and mlpnas needs every option it has; give it "
+                    f"a value instead ({key}=VALUE; `mlpnas {verb} --help` lists the "
+                    f"defaults).")
         if not sep or raw.startswith("-"):
             continue
         key = raw.lstrip("+~")
@@ -106,15 +113,16 @@ def unknown_option(conf_dir: Path, verb: str, overrides: list[str]) -> str | Non
 # -- values ------------------------------------------------------------------------------------
 # (dotted key, kind, lower bound, upper bound); kind: int (a whole number), num (any number);
 # the bounds are inclusive; `None` passes where the key is listed in NULLABLE
+SEED_MAX = 2**31 - 1  # numpy's and Optuna's samplers take seeds below 2**32 (worker offsets added)
 RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
-    ("seed", "int", None, None),
+    ("seed", "int", 0, SEED_MAX),
     ("img_size", "int", 8, 8192),
     ("search.n_trials", "int", 1, None),
     ("search.population_size", "int", 2, None),
     ("search.eval_batch_size", "int", 1, None),
     ("search.eval_limit", "int", 1, None),
     ("search.recal_batches", "int", 0, None),
-    ("search.worker", "int", 0, None),
+    ("search.worker", "int", 0, 1_000_000),
     ("train.epochs", "int", 1, None),
     ("train.batch_size", "int", 1, None),
     ("train.eval_batch_size", "int", 1, None),
@@ -148,10 +156,18 @@ RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
     ("data.train_size", "int", 1, None),
     ("data.holdout_size", "int", 1, None),
     ("data.val_size", "int", 1, None),
-    ("data.seed", "int", None, None),
+    ("data.seed", "int", 0, SEED_MAX),
     ("data.holdout_fraction", "num", 0.001, 0.999),
 )
 NULLABLE = {"img_size", "search.eval_limit", "train.eval_limit", "hardware.threads"}
+# settings with a fixed set of values (None stands for null)
+CHOICES: dict[str, tuple] = {
+    "hardware.amp": (None, "none", "fp32", "bf16"),
+    "hardware.latency.dtype": ("fp32", "bf16", "fp16"),
+    "search.metakernel.hard_kernels": (True, False),
+    "progress": (True, False),
+}
+DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
 
 
 def _get(cfg: dict, key: str):
@@ -174,18 +190,57 @@ def bad_value(cfg: dict) -> str | None:
         if value is _MISSING or (value is None and key in NULLABLE):
             continue
         is_int = isinstance(value, int) and not isinstance(value, bool)
-        is_num = is_int or (isinstance(value, float) and value == value)  # NaN is not
+        is_num = is_int or (isinstance(value, float) and math.isfinite(value))  # no NaN, inf
         if kind == "int" and not is_int:
             return f"{key}={value!r} is not a whole number; give one, e.g. {key}={int(low or 0)}."
         if not is_num:
-            return f"{key}={value!r} is not a number; give one, e.g. {key}={low or 0:g}."
+            return (f"{key}={value!r} is not a finite number; give one, e.g. "
+                    f"{key}={low or 0:g}.")
         if (low is not None and value < low) or (high is not None and value > high):
             if high is None:
                 what = f"of at least {low:g}" if low not in (1e-12, 1e-6) else "above 0"
             elif low is None:
                 what = f"at most {high:g}"
             else:
-                what = f"from {low:g} to {high:g}"
+                what = f"from {low:g} to {high:g}" if kind == "num" else f"from {low} to {high}"
             noun = "a whole number" if kind == "int" else "a number"
             return f"{key}={value!r} is out of range; give {noun} {what}."
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value is not _MISSING and (isinstance(value, (list, dict)) or value not in allowed
+                                      or type(value) is int):  # 1 == True, but no bool
+            shown = ", ".join("null" if a is None else str(a).lower() if isinstance(a, bool)
+                              else str(a) for a in allowed)
+            return f"{key}={value!r} is not one of its values; use one of {shown}."
+    device = _get(cfg, "hardware.device")
+    if device is not _MISSING and not (isinstance(device, str) and DEVICE.fullmatch(device)):
+        return (f"hardware.device={device!r} is not a device mlpnas runs on; use cpu, cuda or "
+                f"cuda:N (hardware=cpu or hardware=cuda set it).")
+    return _contradiction(cfg)
+
+
+def _contradiction(cfg: dict) -> str | None:
+    """Settings that are each in range but cannot work together."""
+    epochs, warmup = _get(cfg, "train.epochs"), _get(cfg, "train.warmup_epochs")
+    if _MISSING not in (epochs, warmup) and warmup > epochs:
+        return (f"train.warmup_epochs={warmup:g} is longer than the training "
+                f"(train.epochs={epochs}), so the learning rate would never reach train.lr; "
+                f"give a shorter warm-up.")
+    scale = _get(cfg, "data.scale")
+    if scale not in (_MISSING, None) and not (
+            isinstance(scale, list) and len(scale) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in scale) and 0 < scale[0] <= scale[1] <= 1):
+        return (f"data.scale={scale!r} is not an area range; give [low, high] with "
+                f"0 < low <= high <= 1, e.g. data.scale=[0.08,1.0].")
+    if _get(cfg, "search.strategy") == "metakernel":
+        mk = _get(cfg, "search.metakernel")
+        start, end = mk.get("tau_start"), mk.get("tau_end")
+        if start < end:
+            return (f"search.metakernel.tau_start={start:g} is below tau_end={end:g}, but the "
+                    f"Gumbel temperature falls from tau_start to tau_end; swap them.")
+        if epochs is not _MISSING and mk.get("warmup_epochs") >= epochs:
+            return (f"search.metakernel.warmup_epochs={mk.get('warmup_epochs')} leaves no "
+                    f"epoch of the training (train.epochs={epochs}) to learn the "
+                    f"architecture; give fewer warm-up epochs or more train.epochs.")
     return None

@@ -7,6 +7,7 @@ and leaves everything written so far in place (the same command resumes).
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import importlib.resources
 import sys
@@ -49,7 +50,7 @@ def _usage() -> str:
 
 
 def _fail(verb: str, message: str, code: int = 2) -> None:
-    print(f"mlpnas {verb}: error: {message}", file=sys.stderr)
+    print(f"mlpnas{f' {verb}' if verb else ''}: error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -86,8 +87,50 @@ def _run_task(verb: str):
             where = e.filename or "a file of this run"
             _fail(verb, f"cannot write '{where}' (permission denied); give the run a folder "
                         f"you can write to (out_dir=..., supernet_dir=..., cache_dir=...).")
+        except Exception as e:
+            problem = disk_full(e)
+            if problem is None:
+                raise
+            _fail(verb, problem)
 
     return task
+
+
+# a write that found the disk (or the user's quota, or the file-size limit) exhausted
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# what SQLite says when it cannot write its file (SQLITE_FULL, SQLITE_IOERR)
+SQLITE_FULL = ("database or disk is full", "disk I/O error")
+
+
+def disk_full(error: BaseException) -> str | None:
+    """The sentence for an error caused by a full disk, anywhere in its chain of causes
+    (a study storage wraps SQLite's error, which wraps nothing), or None for any other."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            where = f"'{error.filename}'" if error.filename else "a file of this run"
+            return (f"cannot write {where} ({error.strerror}): the disk is full, or a quota or "
+                    f"file-size limit is reached; free some space and run the same command "
+                    f"again (what was written so far is kept).")
+        said = next((t for t in SQLITE_FULL if t in str(error)), None)
+        if type(error).__name__ == "OperationalError" and said:
+            return (f"cannot write the study database ({said}): the disk is probably "
+                    f"full, or a quota or file-size limit is reached; free some space and run "
+                    f"the same command again (the trials completed so far are kept).")
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def hydra_quoted(text: str) -> str:
+    """`text` as one quoted value of a Hydra override (a folder may hold quotes, '=' or
+    spaces); a quote or backslash inside is escaped."""
+    import re
+
+    # backslashes escape only before a quote and at the end: double those, escape the quote
+    body = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""),
+                  text)
+    return f"'{body}'"
 
 
 def _space_override(verb: str, overrides: list[str]) -> list[str]:
@@ -103,6 +146,11 @@ def _space_override(verb: str, overrides: list[str]) -> list[str]:
         key, _, value = o.partition("=")
         if key.lstrip("+") == "space":
             found = True
+            o = f"+space={value}"  # `space=NAME` without the '+' means the same
+            if value not in known and Path(value).suffix \
+                    and not value.endswith((".yaml", ".yml")):
+                _fail(verb, f"search space file '{value}' must be a YAML file ending in "
+                            f".yaml; rename it.")
             if value.endswith((".yaml", ".yml")):
                 path = Path(value).expanduser().resolve()
                 if not path.is_file():
@@ -251,6 +299,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if verb in NEEDS_SPACE:
         overrides = _space_override(verb, overrides)
+    elif any(o.partition("=")[0].lstrip("+~") == "experiment" for o in overrides):
+        _fail(verb, f"mlpnas {verb} takes no +experiment= (it reads the settings a run "
+                    f"recorded); experiment files are for {' and '.join(NEEDS_SPACE)}.")
     _check_data_option(verb, overrides)
     from ._options import unknown_option
 
@@ -260,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     if verb in POSITIONAL and overrides and "=" not in overrides[0] \
             and not overrides[0].startswith("-"):
         path = Path(overrides[0]).expanduser().resolve()
-        overrides = [f"{POSITIONAL[verb]}='{path}'", *overrides[1:]]
+        overrides = [f"{POSITIONAL[verb]}={hydra_quoted(str(path))}", *overrides[1:]]
     import hydra
 
     register_resolvers()

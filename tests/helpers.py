@@ -149,7 +149,7 @@ def run_task(verb: str, overrides: Iterable = (), cwd=None):
         if verb in cli.POSITIONAL and overrides and "=" not in overrides[0] \
                 and not overrides[0].startswith("-"):
             path = Path(overrides[0]).expanduser().resolve()
-            overrides = [f"{cli.POSITIONAL[verb]}='{path}'", *overrides[1:]]
+            overrides = [f"{cli.POSITIONAL[verb]}={cli.hydra_quoted(str(path))}", *overrides[1:]]
         cfg = compose_config(verb, overrides)
         problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
         if problem:

@@ -1,11 +1,14 @@
 """The command line as a process: usage, exit status 2 with one sentence for the errors a user
 can cause, the light `--help`; and what `info` and `train` write and refuse."""
 
+import re
+import resource
+import signal
 import subprocess
 import sys
 
 import pytest
-from helpers import run_cli, run_task
+from helpers import cli_command, run_cli, run_task
 
 from mlpnas.errors import UserError
 
@@ -30,6 +33,7 @@ def test_user_errors_are_one_sentence_and_exit_2(args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+    assert r.stderr.startswith(("mlpnas ", "mlpnas:")) and "mlpnas :" not in r.stderr
 
 
 @pytest.mark.parametrize("args,message", [
@@ -86,3 +90,52 @@ def test_verb_help_lists_groups_and_explained_options_without_torch():
     assert "n_trials: 100             # complete trials in the study" in out
     assert "hydra:" not in out and "defaults:" not in out
     assert out.strip().endswith("no torch")
+
+
+def test_space_without_plus_and_a_run_folder_with_a_quote(tmp_path):
+    """`space=tiny` means `+space=tiny`; a folder whose name holds a quote is one value."""
+    from mlpnas.cli import _space_override
+
+    assert _space_override("train", ["space=tiny"]) == ["+space=tiny"]
+    run = tmp_path / "it's here"
+    run.mkdir()
+    with pytest.raises(UserError, match=re.escape(f"'{run}' is not a search run folder")):
+        run_task("plot", [run])
+
+
+def _limited(limit: int):
+    """For Popen: the child's files may grow to `limit` bytes (what a full disk does to a
+    write, as EFBIG), and SIGXFSZ does not kill it."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_full_disk_is_one_sentence_and_a_rerun_resumes(tmp_path):
+    """A write that finds the disk full (here: a file-size limit) ends train, search and
+    export with one sentence (search used to print 155 lines with six tracebacks); nothing
+    written is damaged, and the same command without the limit finishes the work."""
+    base = ["+space=tiny", "data.train_size=512", "data.val_size=64", "data.holdout_size=128",
+            "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
+    sn = tmp_path / "sn"
+    run_task("train", [*base, f"out_dir={sn}"])
+    search = ["search", *base, "search.population_size=4", "search.n_trials=40",
+              f"supernet_dir={sn}", f"out_dir={tmp_path / 'run'}", f"cache_dir={tmp_path}",
+              "search.measure_pareto_latency=false"]
+    cases = [(["train", *base, f"out_dir={tmp_path / 'other'}"], 20_000, "the disk is full"),
+             (search, 120_000, "cannot write the study database"),
+             (["export", tmp_path / "run", "export.measure_latency=false"], 3_000,
+              "the disk is full")]
+    for args, limit, message in cases:
+        if args[0] == "export":  # the finished run to export from
+            assert run_cli(*search).returncode == 0
+        r = subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=600,
+                           preexec_fn=_limited(limit))
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and "free some space and run the same command" \
+            in r.stderr
+        if args[0] == "search":
+            again = run_cli(*args)
+            assert again.returncode == 0, again.stderr

@@ -77,6 +77,16 @@ def test_hardware_options(option):
 
 
 @pytest.mark.parametrize("option", GROUPS.get("experiment", []))
-def test_experiment_options(option):
-    cfg = compose_config("train", [f"+experiment={option}"])
+@pytest.mark.parametrize("verb", ["search", "train"])
+def test_experiment_options(option, verb):
+    """An experiment file works with every verb that takes one (`mlpnas train
+    +experiment=ranking_mnist` used to fail on the search's interpolations): it composes,
+    resolves, and `train` writes the supernet where `search` looks for it."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_config(verb, [f"+experiment={option}"])
     assert space_from_cfg(cfg).size() > 1
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    search = OmegaConf.to_container(compose_config("search", [f"+experiment={option}"]),
+                                    resolve=True)
+    assert resolved["out_dir" if verb == "train" else "supernet_dir"] == search["supernet_dir"]

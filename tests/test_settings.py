@@ -61,6 +61,33 @@ def refused(capsys, *argv):
     (["train", "+space=tiny", "seed=1.5"], "seed=1.5 is not a whole number"),
     (["info", "model=test_vip", "img_size=abc"], "img_size='abc' is not a whole number"),
     (["info", "model=test_vip", "img_size=8"], "stage 1 would have a 0x0 feature map"),
+    (["train", "+space=tiny", "hardware.device=bogus"],
+     "hardware.device='bogus' is not a device mlpnas runs on; use cpu, cuda or cuda:N"),
+    (["train", "+space=tiny", "hardware.amp=bogus"],
+     "hardware.amp='bogus' is not one of its values; use one of null, none, fp32, bf16"),
+    (["train", "+space=tiny", "train.epochs=1", "train.warmup_epochs=2"],
+     "train.warmup_epochs=2 is longer than the training (train.epochs=1)"),
+    (["train", "+space=tiny", "train.lr=inf"], "train.lr=inf is not a finite number"),
+    (["train", "+space=tiny", "seed=-1"], "seed=-1 is out of range; give a whole number from "
+                                          "0 to 2147483647"),
+    (["train", "+space=tiny", f"seed={2**63}"], f"seed={2**63} is out of range"),
+    (["search", "+space=tiny", "~search.n_trials"],
+     "'~search.n_trials' would delete search.n_trials, and mlpnas needs every option"),
+    (["train", "+space=tiny", "data=cifar10", "data.root=x", "data.scale=[2,1]"],
+     "data.scale=[2, 1] is not an area range"),
+    (["search", "+space=tiny", "search.strategy=metakernel",
+      "search.metakernel.tau_start=0.1", "search.metakernel.tau_end=50"],
+     "search.metakernel.tau_start=0.1 is below tau_end=50"),
+    (["search", "+space=tiny", "search.strategy=metakernel",
+      "search.metakernel.hard_kernels=abc"],
+     "search.metakernel.hard_kernels='abc' is not one of its values; use one of true, false"),
+    (["search", "+space=tiny", "search.strategy=metakernel", "train.epochs=1",
+      "search.metakernel.warmup_epochs=5"],
+     "search.metakernel.warmup_epochs=5 leaves no epoch of the training"),
+    (["search", "+space=tiny", "search.strategy=metakernel",
+      "search.metakernel.arch_lr=inf"], "search.metakernel.arch_lr=inf is not a finite"),
+    (["export", "x", "+experiment=ranking_mnist"], "mlpnas export takes no +experiment="),
+    (["train", "space=tiny.txt"], "search space file 'tiny.txt' must be a YAML file"),
 ])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
     out = tmp_path / "out"
@@ -138,15 +165,47 @@ def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(
     run_task("export", [run, "export.measure_latency=false"], cwd=elsewhere)  # exit 0
 
 
-def test_an_empty_study_file_is_refused_and_nothing_is_overwritten(tmp_path):
+def _foreign_sqlite(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        con.execute("create table notes (t text)")
+
+
+def _other_study(path):
+    url = f"sqlite:///{path}"
+    open_study(open_storage(url), "someone-elses", ["accuracy", "mflops"],
+               make_sampler("random", 0), {})
+
+
+@pytest.mark.parametrize("study_db,message", [
+    (b"", "is empty (0 bytes), so it holds no study"),
+    (b"\n", "is not an SQLite database (1 bytes of something else), so it holds no study"),
+    (bytes(range(100)), "is not an SQLite database (100 bytes"),
+    (_foreign_sqlite, "is an SQLite database of something else (its tables: notes), not a "
+                      "study storage"),
+    (None, "holds the results of a search (trials.csv), but '{run}/study.db' is gone"),
+    (_other_study, "holds the results of a search (trials.csv), but its study "
+                   "'tiny-small-synthetic-seed0-nsga2' is not in the storage"),
+])
+def test_a_study_file_that_holds_no_study_is_refused_and_nothing_is_overwritten(
+        tmp_path, study_db, message):
+    """SQLite reads a file of 0 or 1 bytes as an empty database, and the storage would add
+    its tables to a foreign one: a search used to rerun every trial and overwrite the
+    results without a word. A deleted study.db beside results is refused too."""
     run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
     run.mkdir(parents=True)
-    (run / "study.db").write_bytes(b"")
+    if isinstance(study_db, bytes):
+        (run / "study.db").write_bytes(study_db)
+    elif study_db is not None:
+        study_db(run / "study.db")
     (run / "trials.csv").write_text("precious\n")
+    before = sorted(p.name for p in run.iterdir())
     with pytest.raises(UserError) as e:
         _search(tmp_path)
-    assert "the study file" in str(e.value) and "is empty (0 bytes)" in str(e.value)
+    assert message.format(run=run.relative_to(tmp_path)) in str(e.value)
     assert (run / "trials.csv").read_text() == "precious\n"
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 def test_studies_carry_their_metric_names_for_plain_optuna(tmp_path):
@@ -187,6 +246,51 @@ def test_a_seed_whose_worker_was_killed_is_evaluated_exactly_once(tmp_path):
     assert sorted(t.user_attrs["arch"] for t in done) == sorted(a.key for a in seeds.values())
     assert sorted(evaluated) == sorted(a.key for a in seeds.values())
     assert again.get_trials()[zombie.number].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_seed_claimed_but_never_tagged_is_evaluated_on_resume(tmp_path):
+    """The worker is killed after Optuna made the seed trial RUNNING and before it wrote its
+    worker tag (no heartbeat either): on the default storage no other worker of the run is
+    alive, so the search run again fails that trial and evaluates the seed."""
+    space = load_space("tiny")
+    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    run.mkdir(parents=True)
+    url = default_storage_url(run)
+    name = "tiny-small-synthetic-seed0-nsga2"
+    study = open_study(open_storage(url), name, ["accuracy", "mflops"],
+                       make_sampler("random", 0), {})
+    seed_trials(study, space.uniform_archs())
+    zombie = study.ask()  # claimed: RUNNING, untagged, and its process gone
+    assert WORKER_ATTR not in zombie.user_attrs
+    _search(tmp_path)
+    trials = optuna.load_study(study_name=name, storage=url).get_trials()
+    assert trials[zombie.number].state == optuna.trial.TrialState.FAIL
+    done = {t.user_attrs.get("seed") for t in trials
+            if t.state == optuna.trial.TrialState.COMPLETE}
+    assert set(space.uniform_archs()) <= done
+    assert "all-cycle" in (run / "trials.csv").read_text()
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
+def test_an_untagged_trial_is_failed_after_the_grace_period(tmp_path):
+    from mlpnas.search._study import fail_dead_trials
+
+    study = open_study(open_storage(default_storage_url(tmp_path)), "s",
+                       ["accuracy", "mflops"], make_sampler("random", 0), {})
+    study.ask()
+    assert fail_dead_trials(study, grace_s=3600) == 0  # a live worker may still tag it
+    assert fail_dead_trials(study, grace_s=0) == 1
+
+
+def test_two_metakernel_workers_on_one_run_are_refused(tmp_path):
+    from mlpnas.tasks._common import held_alone
+
+    out = tmp_path / "runs/search/tiny-small-synthetic-seed0-metakernel"
+    with held_alone(out.parent / f".{out.name}.metakernel.lock", "busy"), \
+            pytest.raises(UserError, match="a meta-kernel search is already running on .* it "
+                                           "trains one network, so it runs as one worker"):
+        _search(tmp_path, "search.strategy=metakernel", "search.worker=1",
+                "search.metakernel.warmup_epochs=0")
 
 
 def test_two_workers_with_the_same_number_are_refused(tmp_path):
