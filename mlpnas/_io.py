@@ -67,4 +67,7 @@ def read_plain_yaml(path: str | Path, aliases: bool = False, max_bytes: int = 1 
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
+        if isinstance(e, yaml.constructor.ConstructorError):  # a tag: !!python/object...
+            raise YamlProblem(f"holds a YAML tag{where} that builds something other than "
+                              f"plain data, which mlpnas does not read") from None
         raise YamlProblem(f"is not valid YAML{where}") from None

@@ -88,8 +88,8 @@ def unknown_option(conf_dir: Path, verb: str, overrides: list[str]) -> str | Non
         raw, sep, _ = o.partition("=")
         if raw.startswith("~"):  # Hydra's deletion: every option of mlpnas is needed
             key = raw.lstrip("~")
-            return (f"'{o}' would delete {key}, and mlpnas needs every option it has; give it "
-                    f"a value instead ({key}=VALUE; `mlpnas {verb} --help` lists the "
+            return (f"'{o}' would delete {key}, and mlpnas needs every option it has; set a "
+                    f"value instead (`mlpnas {verb} --help` lists the options and their "
                     f"defaults).")
         if not sep or raw.startswith("-"):
             continue

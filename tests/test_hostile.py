@@ -114,7 +114,7 @@ LAUGHS = "".join(["a: &a [x, x, x, x, x, x, x, x, x]\n"] +
 
 @pytest.mark.parametrize("change,message", [
     (lambda t: t + "evil: !!python/object/apply:os.system ['touch pwned']\n",
-     "is not valid YAML at line"),
+     "holds a YAML tag at line"),
     (lambda t: t + LAUGHS, "uses YAML anchors or aliases (line"),
     (lambda t: t.replace("seed: 0", "seed: ${oc.env:HOME}"),
      "holds an interpolation ('${oc.env:HOME}'), which mlpnas never records"),

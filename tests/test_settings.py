@@ -178,6 +178,15 @@ def _other_study(path):
                make_sampler("random", 0), {})
 
 
+def _damaged_page(path):
+    """A study storage whose second page (of the studies table) is overwritten: SQLite finds
+    it only when the storage reads that page."""
+    _other_study(path)
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = bytes(range(256)) * 16
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("study_db,message", [
     (b"", "is empty (0 bytes), so it holds no study"),
     (b"\n", "is not an SQLite database (1 bytes of something else), so it holds no study"),
@@ -187,6 +196,7 @@ def _other_study(path):
     (None, "holds the results of a search (trials.csv), but '{run}/study.db' is gone"),
     (_other_study, "holds the results of a search (trials.csv), but its study "
                    "'tiny-small-synthetic-seed0-nsga2' is not in the storage"),
+    (_damaged_page, "study.db' is damaged (database disk image is malformed); restore it"),
 ])
 def test_a_study_file_that_holds_no_study_is_refused_and_nothing_is_overwritten(
         tmp_path, study_db, message):

@@ -128,6 +128,28 @@ def check_sqlite_file(db: Path) -> None:
                         f"another file.")
 
 
+# what SQLite says of a file that is damaged (SQLITE_CORRUPT) or not a database (NOTADB)
+SQLITE_DAMAGED = ("database disk image is malformed", "file is not a database")
+
+
+@contextlib.contextmanager
+def damaged_storage_refused(url: str):
+    """A study database found damaged while it is used (a damaged page is read only when
+    the storage first touches it) is one sentence, not the driver's traceback."""
+    try:
+        yield
+    except Exception as e:
+        cause, said = e, None
+        while cause is not None and said is None:
+            said = next((t for t in SQLITE_DAMAGED if t in str(cause)), None)
+            cause = cause.__cause__ or cause.__context__
+        if said is None:
+            raise
+        where = sqlite_file(url) or masked_url(url)
+        raise UserError(f"the study file '{where}' is damaged ({said}); restore it from a "
+                        f"backup, or move it away to start the search afresh.") from None
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats: a trial whose worker died is failed after a grace
     period and queued again, so no architecture is lost when a run is killed."""

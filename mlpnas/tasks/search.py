@@ -32,6 +32,14 @@ def _worker_lock(out: Path, worker: int) -> Path:
 
 
 def run(cfg: DictConfig):
+    from ..search import damaged_storage_refused, default_storage_url
+
+    out = out_path(cfg)
+    with damaged_storage_refused(cfg.search.get("storage") or default_storage_url(out)):
+        return _one_worker(cfg)
+
+
+def _one_worker(cfg: DictConfig):
     out, worker = out_path(cfg), int(cfg.search.get("worker", 0))
     # two workers with one number would propose the same architectures: refuse the second
     # (on this machine; workers on other machines sharing a database URL are not seen)
