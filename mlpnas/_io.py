@@ -24,6 +24,10 @@ def atomic_target(path: str | Path, durable: bool = False) -> Iterator[Path]:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None:  # a failed write names no file (a full disk): name the target
+            e.filename = str(path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -181,7 +181,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     (lambda s: [1, 2, 3], "is not a checkpoint of mlpnas (it holds no model state)"),
     (lambda s: {**s, "model": "hello"}, "is not a checkpoint of mlpnas"),
     (lambda s: {**s, "model": {**s["model"], "stem.conv.weight": torch.zeros(7, 7)}},
-     "does not fit this network (Error(s) in loading state_dict"),
+     "does not fit this network (size mismatch for stem.conv.weight"),
     (lambda s: {**s, "optimizer": {"state": 5}}, "does not fit this network ("),
     (lambda s: {**s, "fingerprint": [1]}, "does not fit this network ("),
 ])

@@ -152,7 +152,10 @@ def restoring(path: Path):
     except UserError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        # torch's "Error(s) in loading state_dict for X:" names the key on its next line
+        first = (lines[1] if len(lines) > 1 and lines[0].endswith(":") else
+                 lines[0] if lines else type(e).__name__)[:160]
         raise UserError(f"'{path}' does not fit this network ({first}); it was not written "
                         f"for this run: move it away to start over, or use another "
                         f"folder.") from None
