@@ -88,12 +88,25 @@ def _run_task(verb: str):
             _fail(verb, f"cannot write '{where}' (permission denied); give the run a folder "
                         f"you can write to (out_dir=..., supernet_dir=..., cache_dir=...).")
         except Exception as e:
-            problem = disk_full(e)
+            problem = disk_full(e) or out_of_memory(e)
             if problem is None:
                 raise
             _fail(verb, problem)
 
     return task
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """The sentence for memory that ran out (numpy's MemoryError, torch's allocators), or
+    None for any other error."""
+    text = str(error)
+    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and (
+            "can't allocate memory" in text or "out of memory" in text.lower())):
+        first = text.strip().splitlines()[0][:120] if text.strip() else type(error).__name__
+        return (f"the memory ran out ({first}); use a smaller batch size, input size or "
+                f"model, or free memory, and run the same command again (what was written "
+                f"so far is kept).")
+    return None
 
 
 # a write that found the disk (or the user's quota, or the file-size limit) exhausted

@@ -139,3 +139,14 @@ def test_a_full_disk_is_one_sentence_and_a_rerun_resumes(tmp_path):
         if args[0] == "search":
             again = run_cli(*args)
             assert again.returncode == 0, again.stderr
+
+
+def test_memory_that_runs_out_is_one_sentence():
+    from mlpnas.cli import out_of_memory
+
+    said = out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. "
+                                      "DefaultCPUAllocator: can't allocate memory: you tried "
+                                      "to allocate 10737418240 bytes."))
+    assert said.startswith("the memory ran out ([enforce fail") and "smaller batch" in said
+    assert out_of_memory(MemoryError()).startswith("the memory ran out (MemoryError)")
+    assert out_of_memory(RuntimeError("shapes cannot be multiplied")) is None

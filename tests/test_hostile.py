@@ -149,13 +149,34 @@ def test_a_received_config_yaml_is_plain_data_or_refused(tiny_search_run_copy, t
     ("trials.csv", lambda t: t.replace(",True,", ",maybe,", 1),
      "(its 'feasible' column holds values other than True and False)"),
     ("pareto.csv", lambda t: 'arch,accuracy\n"x,1\n', "pareto.csv' is damaged"),
+    ("run.json", lambda t: t.replace('"budgets": {', '"budgets": {"foo": 1, '),
+     "(a budget on something other than a cost)"),
+    ("ranking.json", lambda t: "garbage", "ranking.json' is damaged or was not written by "
+                                          "mlpnas (not JSON: JSONDecodeError); run the same "
+                                          "`mlpnas rank` again"),
+    ("ranking.json", lambda t: "{}", "ranking.csv' is damaged or was not written by mlpnas "
+                                     "(it or ranking.json lacks what `mlpnas rank` writes"),
 ])
 def test_damaged_result_files_are_one_sentence(tiny_search_run_copy, name, change, message):
     run = tiny_search_run_copy
     path = run / name
+    if name.startswith("ranking"):
+        (run / "ranking.csv").write_text("arch\nc3r1_c3r1\n")
+        path.write_text("")
     path.write_text(change(path.read_text()))
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_task("plot", [run])
+
+
+def test_trials_of_another_space_are_refused_before_they_name_a_folder(tiny_search_run_copy):
+    run = tiny_search_run_copy
+    text = (run / "trials.csv").read_text()
+    key = text.splitlines()[1].split(",")[2]
+    (run / "trials.csv").write_text(text.replace(f",{key},", ",../../escape,", 1))
+    for verb, args in (("export", ["export.measure_latency=false"]), ("rank", RANK)):
+        with pytest.raises(UserError, match="trials.csv' lists '../../escape', which is not "
+                                            "an architecture key of space 'tiny'"):
+            run_task(verb, [run, *args])
 
 
 @pytest.mark.parametrize("link,verb", [("exported", "export"), ("rank", "rank"),

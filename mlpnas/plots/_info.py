@@ -60,9 +60,9 @@ def load_results(run_dir: str | Path) -> RunResults:
     return RunResults(trials, run, pareto)
 
 
-def _damaged(path: Path, why: str) -> UserError:
+def _damaged(path: Path, why: str, verb: str = "search") -> UserError:
     return UserError(f"'{path}' is damaged or was not written by mlpnas ({why}); run the same "
-                     f"`mlpnas search` again to write it anew.")
+                     f"`mlpnas {verb}` again to write it anew.")
 
 
 def _run_record(path: Path) -> dict:
@@ -77,6 +77,8 @@ def _run_record(path: Path) -> dict:
             or "accuracy" not in objectives or len(objectives) < 2 \
             or not all(o in DIRECTIONS for o in objectives):
         raise _damaged(path, "no sampler, or no known objectives with accuracy among them")
+    if not set(run.get("budgets") or {}) <= set(DIRECTIONS) - {"accuracy"}:
+        raise _damaged(path, "a budget on something other than a cost")
     for key in ("budgets", "hv_reference"):
         numbers = run.get(key, {})
         if not isinstance(numbers, dict) or not all(
@@ -88,24 +90,25 @@ def _run_record(path: Path) -> dict:
     return run
 
 
-def _table(path: Path, columns: tuple[str, ...], **read) -> pd.DataFrame:
+def _table(path: Path, columns: tuple[str, ...], verb: str = "search", **read) -> pd.DataFrame:
     """A CSV table mlpnas wrote: whole (mlpnas ends it with a newline; a cut file does not),
     with `columns`, numbers where numbers belong and True/False in `feasible`."""
     try:
         raw = path.read_bytes()
         if raw and not raw.endswith(b"\n"):
-            raise _damaged(path, "its last line is cut short")
+            raise _damaged(path, "its last line is cut short", verb)
         frame = pd.read_csv(path, **read)
     except (OSError, ValueError, pd.errors.ParserError) as e:  # also EmptyData, Unicode
-        raise _damaged(path, f"not a CSV table: {type(e).__name__}") from None
+        raise _damaged(path, f"not a CSV table: {type(e).__name__}", verb) from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise _damaged(path, f"no '{missing[0]}' column")
+        raise _damaged(path, f"no '{missing[0]}' column", verb)
     for c in ("number", "accuracy", "mflops", "params_m", "latency_ms", MEASURED):
         if c in frame.columns and not pd.api.types.is_numeric_dtype(frame[c]):
-            raise _damaged(path, f"its '{c}' column holds values that are not numbers")
+            raise _damaged(path, f"its '{c}' column holds values that are not numbers", verb)
     if "feasible" in frame.columns and frame["feasible"].dtype != bool:
-        raise _damaged(path, "its 'feasible' column holds values other than True and False")
+        raise _damaged(path, "its 'feasible' column holds values other than True and False",
+                       verb)
     return frame
 
 
@@ -289,10 +292,27 @@ def load_ranking(folder: str | Path) -> tuple[pd.DataFrame, dict]:
     if not has_ranking(d):
         raise UserError(f"'{d}' holds no {RANKING_CSV} and {RANKING_JSON}; run `mlpnas rank "
                         f"RUN_DIR` first.")
-    return pd.read_csv(d / RANKING_CSV), json.loads((d / RANKING_JSON).read_text())
+    table = _table(d / RANKING_CSV, ("arch",), "rank")
+    try:
+        stats = json.loads((d / RANKING_JSON).read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise _damaged(d / RANKING_JSON, f"not JSON: {type(e).__name__}", "rank") from None
+    if not isinstance(stats, dict):
+        raise _damaged(d / RANKING_JSON, "not a JSON object", "rank")
+    return table, stats
 
 
 def ranking_info(folder: str | Path) -> RankingInfo:
+    try:
+        return _ranking_info(folder)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise _damaged(Path(folder) / RANKING_CSV, f"it or ranking.json lacks what `mlpnas "
+                       f"rank` writes: {type(e).__name__} {e}", "rank") from None
+
+
+def _ranking_info(folder: str | Path) -> RankingInfo:
     table, stats = load_ranking(folder)
     seeds = [c for c in table.columns if c.startswith("seed") and c[4:].isdigit()]
     acc = table[seeds].to_numpy(float)

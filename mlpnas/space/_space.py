@@ -221,6 +221,14 @@ class Space:
         self.check_arch(arch)
         return arch
 
+    def has_key(self, key: str) -> bool:
+        """Whether `key` is the key of an architecture of this space, exactly as mlpnas
+        writes it (keys name folders: one read from a file must be one of these)."""
+        try:
+            return self.arch_from_key(key).key == key
+        except SpaceError:
+            return False
+
     def contains(self, arch: Arch) -> bool:
         try:
             self.check_arch(arch)

@@ -24,6 +24,12 @@ def run_context(run_dir: Path):
         if run_cfg.get(key):
             run_cfg[key] = str(run_folder_path(run_dir, str(run_cfg[key])))
     space = space_from_cfg(run_cfg)
+    for key in results.trials["arch"].astype(str).unique():  # they name folders and jobs
+        if not space.has_key(key):
+            raise UserError(f"'{run_dir / 'trials.csv'}' lists '{key[:80]}', which is not an "
+                            f"architecture key of space '{space.name}'; it is damaged or not "
+                            f"of this run: run the same `mlpnas search` again to write it "
+                            f"anew.")
     data_cfg = plain(run_cfg.data)  # as recorded: the supernet's fingerprint holds it so
     if data_cfg.get("root"):       # a relative dataset folder, found from anywhere
         data_cfg["root"] = str(run_folder_path(run_dir, str(data_cfg["root"])))
