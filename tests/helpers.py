@@ -28,6 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
+
+# -- the default accuracy axis --------------------------------------------------------------
+def _default_score_key() -> str:
+    import yaml
+
+    from mlpnas.cli import CONF_DIR
+    from mlpnas.score import parse_score
+
+    conf = yaml.safe_load((CONF_DIR / "search" / "default.yaml").read_text())
+    return parse_score(conf["score"]).key
+
+
+# what the default score adds to a run folder's and a study's name
+SCORE_SUFFIX = f"-{_default_score_key()}"
+
 # -- override lists of small runs -----------------------------------------------------------
 # the search, export and budget tests: 512 training images, one epoch, one thread
 SMALL_RUN = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",

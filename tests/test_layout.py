@@ -143,7 +143,8 @@ def test_export_depends_on_models_only():
 
 # the README's dependency order, bottom first; a package may import its own layer or lower
 LAYERS = [{"errors", "_io", "spec", "space", "_options"}, {"layers"}, {"mixers"}, {"models"},
-          {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"search"}, {"rank"},
+          {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"score"}, {"search"},
+          {"rank"},
           {"plots"}, {"tasks", "cli"}]
 
 

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 import pytest
-from helpers import SMALL_RUN, complete_trials, run_task, small_search
+from helpers import SCORE_SUFFIX, SMALL_RUN, complete_trials, run_task, small_search
 
 from mlpnas.errors import UserError
 
@@ -31,11 +31,12 @@ def test_search_end_to_end_writes_its_files_and_resumes(tmp_path, capsys):
     assert run["objectives"] == ["accuracy", "mflops"] and run["hypervolume"]["nsga2"] > 0
 
     storage = f"sqlite:///{out / 'study.db'}"
-    before = [t.params for t in complete_trials(storage, "tiny-small-synthetic-seed0-nsga2")]
+    name = f"tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2"
+    before = [t.params for t in complete_trials(storage, name)]
     run_task("search", small_search(tmp_path, "search.n_trials=10"))  # complete: nothing to run
     assert "(0 trials run)" in capsys.readouterr().out
     run_task("search", small_search(tmp_path, "search.n_trials=14"))  # resumes: 4 more trials
-    after = complete_trials(storage, "tiny-small-synthetic-seed0-nsga2")
+    after = complete_trials(storage, name)
     assert len(after) == 14 and [t.params for t in after[:10]] == before
     assert len({t.number for t in after}) == 14
 
