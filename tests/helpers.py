@@ -53,9 +53,10 @@ SMALL_SEARCH = [*SMALL_RUN, "search.population_size=4"]
 # trials, no random baseline, no latency measurement, no export)
 TINY_RUN = ["data.train_size=128", "data.val_size=32", "data.holdout_size=32",
             "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
-TINY_SEARCH = [*TINY_RUN, "search.n_trials=4", "search.population_size=2",
-               "search.compare_random=false", "search.measure_pareto_latency=false",
-               "search.export_pareto=false"]
+# (its holdout split holds 32 images: the training-free scores read all of them)
+TINY_SEARCH = [*TINY_RUN, "scoring.batch_size=32", "search.n_trials=4",
+               "search.population_size=2", "search.compare_random=false",
+               "search.measure_pareto_latency=false", "search.export_pareto=false"]
 
 
 
@@ -68,7 +69,9 @@ def small_search(tmp: Path, *args) -> list[str]:
 
 # the shared finished search run (the `tiny_search_run` fixture of conftest.py): twelve
 # trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials
-SHARED_RUN = ["+space=tiny", *SMALL_SEARCH, "search.n_trials=12", "search.max_mflops=0.15"]
+# (scored by the supernet, so that its exports inherit trained weights)
+SHARED_RUN = ["+space=tiny", *SMALL_SEARCH, "search.n_trials=12", "search.max_mflops=0.15",
+              "search.score=supernet_acc"]
 
 
 # -- the command line in a subprocess --------------------------------------------------------

@@ -19,7 +19,7 @@ SMALL = ["data.train_size=256", "data.val_size=64", "data.holdout_size=64",
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("rankrun")
-    run_task("search", ["+space=tiny", *SMALL, "search.n_trials=10",
+    run_task("search", ["+space=tiny", *SMALL, "search.n_trials=10", "search.score=supernet_acc",
                         "search.population_size=4", "search.measure_pareto_latency=false",
                         "search.export_pareto=false", f"out_dir={base / 'search'}",
                         f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}"])

@@ -60,7 +60,8 @@ def test_search_user_errors_before_any_training(tmp_path, args, message):
 def test_supernet_of_another_space_in_supernet_dir_is_refused(tmp_path):
     run_task("train", ["+space=tiny", *SMALL_RUN, f"out_dir={tmp_path / 'supernet'}"])
     with pytest.raises(UserError, match="already holds a supernet, but its space is 'tiny'") as e:
-        run_task("search", ["+space=cycle_vs_shift", f"supernet_dir={tmp_path / 'supernet'}",
+        run_task("search", ["+space=cycle_vs_shift", "search.score=supernet_acc",
+                            f"supernet_dir={tmp_path / 'supernet'}",
                             f"out_dir={tmp_path / 's'}", f"cache_dir={tmp_path / 'cache'}",
                             "progress=false"])
     assert "use another supernet_dir" in str(e.value)

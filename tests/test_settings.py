@@ -243,7 +243,7 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
     else's, shared) are reused; an output folder there is one sentence naming it."""
     base = tmp_path / "shared"
     base.mkdir()
-    _search(base)  # no UserError: the command would exit 0
+    _search(base, "search.score=supernet_acc")  # no UserError: the command would exit 0
     if os.geteuid() != 0:  # as root the files are someone else's already; else drop write
         for p in [base / "runs", *(base / "runs").rglob("*")]:
             p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -254,7 +254,8 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
         if p.stat().st_mode & 0o005 != 0o005 and str(p).startswith(tempfile_root()):
             p.chmod(p.stat().st_mode | 0o005)
     env = dict(os.environ, HOME=str(mine), MPLCONFIGDIR=str(mine / "mpl"))
-    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH),
+    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH,
+                                                "search.score=supernet_acc"),
               f"supernet_dir={base}/runs/supernets/tiny-small-synthetic-seed0",
               f"cache_dir={base}/runs/cache"]
     ok = subprocess.run([*common, f"out_dir={mine}/search"], capture_output=True, text=True,

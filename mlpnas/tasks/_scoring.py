@@ -61,8 +61,10 @@ def recorded_settings(run_cfg) -> tuple[dict, dict]:
     return search, scoring
 
 
-def axis_setting(search_cfg: dict, scoring_cfg: dict, space, data_name: str,
+def axis_setting(search_cfg: dict, scoring_cfg: dict, space, data,
                  metakernel: bool = False, log=print) -> AxisSetting:
+    """The checked axis of a run on `data` (its splits); every refusal comes before any
+    work."""
     from ..score import ZeroCostSetting, fit_predictor, parse_score
 
     choice = parse_score(search_cfg.get("score"))
@@ -78,7 +80,7 @@ def axis_setting(search_cfg: dict, scoring_cfg: dict, space, data_name: str,
     predictor = None
     if choice.is_predictor:
         predictor = fit_predictor(scoring_cfg.get("predictor"), space.name, space.scale,
-                                  data_name)
+                                  data.name)
         log(predictor.describe())
     sc = dict(scoring_cfg)
     if predictor is not None and predictor.scoring:  # the features as the report made them
@@ -89,7 +91,12 @@ def axis_setting(search_cfg: dict, scoring_cfg: dict, space, data_name: str,
     if isinstance(n_ref, bool) or not isinstance(n_ref, int) or n_ref < 2:
         raise UserError(f"scoring.reference_archs={n_ref!r} is not allowed; give a whole "
                         f"number of at least 2.")
-    return AxisSetting(choice, train, zero_cost, n_ref, predictor)
+    axis = AxisSetting(choice, train, zero_cost, n_ref, predictor)
+    if axis.uses_batch and len(data.holdout) < zero_cost.batch_size:
+        raise UserError(f"the training-free scores read the first scoring.batch_size="
+                        f"{zero_cost.batch_size} images of the holdout split, which holds "
+                        f"{len(data.holdout)}; lower scoring.batch_size or enlarge the split.")
+    return axis
 
 
 def _reference(setting: AxisSetting, ctx, path: Path | None, log):

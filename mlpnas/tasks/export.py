@@ -72,7 +72,7 @@ def run(cfg: DictConfig):
     run_cfg, space, data, results = run_context(run_dir)
     rows = select_rows(results, _pareto(run_dir), space, cfg.export).copy()
     search_cfg, scoring_cfg = recorded_settings(run_cfg)
-    axis = axis_setting(search_cfg, scoring_cfg, space, data.name,
+    axis = axis_setting(search_cfg, scoring_cfg, space, data,
                         metakernel=search_cfg.get("strategy") == "metakernel")
     sc = plain(run_cfg.search)
     device = torch.device(str(cfg.hardware.device))

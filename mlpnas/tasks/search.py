@@ -96,7 +96,7 @@ def _run(cfg: DictConfig):
     out = out_path(cfg)
     _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
     data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
-    axis = axis_setting(sc, plain(cfg.scoring), space, data.name,
+    axis = axis_setting(sc, plain(cfg.scoring), space, data,
                         metakernel=name == "metakernel", log=_say)
     device, amp, threads = device_of(cfg)
     if threads:
