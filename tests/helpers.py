@@ -241,3 +241,31 @@ def write_cifar(root: Path, variant: int, n_train: int = 30, n_test: int = 10) -
         for name, n in (("train", n_train), ("test", n_test)):
             with open(root / name, "wb") as fh:
                 pickle.dump(batch(n), fh)
+
+
+def write_rank_report(folder, n=12, space="tiny", data="synthetic", drop=None):
+    """A rank report (ranking.csv, ranking.json) of `n` architectures of the tiny space with
+    made-up scores, whose standalone accuracy follows NASWOT; `drop` leaves a column out."""
+    import pandas as pd
+
+    from mlpnas.score import SCORES
+    from mlpnas.space import load_space
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    sp = load_space("tiny")
+    keys = list(dict.fromkeys(sp.sample(i).key for i in range(60)))[:n]
+    table = pd.DataFrame({"arch": keys, "mflops": rng.uniform(0.1, 0.2, n),
+                          "params_m": rng.uniform(0.01, 0.02, n)})
+    for name in SCORES:
+        if SCORES[name].kind == "training_free":
+            table[name] = rng.normal(size=n)
+    table["seed0"] = 0.5 + 0.1 * table["naswot"] + 0.01 * rng.normal(size=n)
+    table["seed1"] = table["seed0"] + 0.01 * rng.normal(size=n)
+    if drop:
+        table = table.drop(columns=[drop])
+    table.to_csv(folder / "ranking.csv", index=False)
+    (folder / "ranking.json").write_text(json.dumps({
+        "space": space, "scale": "small", "data": data,
+        "scoring": {"inits": 1, "batch_size": 8, "splits": 2, "seed": 0}}))
+    return folder

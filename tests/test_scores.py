@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import write_rank_report
 from torch import nn
 
 from mlpnas.errors import UserError
@@ -266,33 +267,8 @@ def test_cross_validated_predictor_learns_an_order_from_features():
     assert np.allclose(pred, cross_validated(x, truth))
 
 
-def _report(folder, n=12, space="tiny", data="synthetic", drop=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    from mlpnas.space import load_space
-
-    sp = load_space("tiny")
-    keys = list(dict.fromkeys(sp.sample(i).key for i in range(60)))[:n]
-    table = pd.DataFrame({"arch": keys, "mflops": rng.uniform(0.1, 0.2, n),
-                          "params_m": rng.uniform(0.01, 0.02, n)})
-    for name in SCORES:
-        if SCORES[name].kind == "training_free":
-            table[name] = rng.normal(size=n)
-    table["seed0"] = 0.5 + 0.1 * table["naswot"] + 0.01 * rng.normal(size=n)
-    table["seed1"] = table["seed0"] + 0.01 * rng.normal(size=n)
-    if drop:
-        table = table.drop(columns=[drop])
-    table.to_csv(folder / "ranking.csv", index=False)
-    import json
-
-    (folder / "ranking.json").write_text(json.dumps({
-        "space": space, "scale": "small", "data": data,
-        "scoring": {"inits": 1, "batch_size": 8, "splits": 2, "seed": 0}}))
-    return folder
-
-
 def test_predictor_fits_a_report_and_says_its_cross_validated_tau(tmp_path):
-    p = fit_predictor(_report(tmp_path / "r", n=30), "tiny", "small", "synthetic")
+    p = fit_predictor(write_rank_report(tmp_path / "r", n=30), "tiny", "small", "synthetic")
     assert p.n_labelled == 30 and p.cv_tau > 0.6  # one of 16 features orders them
     assert p.scoring == {"inits": 1, "batch_size": 8, "splits": 2, "seed": 0}
     assert "cross-validated Kendall tau" in p.describe()
@@ -301,11 +277,11 @@ def test_predictor_fits_a_report_and_says_its_cross_validated_tau(tmp_path):
 @pytest.mark.parametrize("make,message", [
     (lambda d: None, "needs a rank report to fit on"),
     (lambda d: d / "nothing", "holds no rank report"),
-    (lambda d: _report(d / "few", n=9), "has 9 labelled architectures; the predictor needs "
+    (lambda d: write_rank_report(d / "few", n=9), "has 9 labelled architectures; the predictor needs "
                                         "at least 10"),
-    (lambda d: _report(d / "other", space="all_mixers"), "measured space 'all_mixers'"),
-    (lambda d: _report(d / "otherdata", data="cifar10"), "on 'cifar10', not 'tiny'"),
-    (lambda d: _report(d / "old", drop="zico"), "has no column for the score 'zico'"),
+    (lambda d: write_rank_report(d / "other", space="all_mixers"), "measured space 'all_mixers'"),
+    (lambda d: write_rank_report(d / "otherdata", data="cifar10"), "on 'cifar10', not 'tiny'"),
+    (lambda d: write_rank_report(d / "old", drop="zico"), "has no column for the score 'zico'"),
 ])
 def test_predictor_refusals(tmp_path, make, message):
     with pytest.raises(UserError, match=message):

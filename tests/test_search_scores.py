@@ -8,8 +8,7 @@ import re
 import optuna
 import pandas as pd
 import pytest
-from helpers import TINY_RUN, run_task
-from test_scores import _report
+from helpers import TINY_RUN, run_task, write_rank_report
 
 from mlpnas.errors import UserError
 
@@ -92,7 +91,7 @@ def test_an_ensemble_ranks_against_its_reference_sample(tmp_path):
 
 
 def test_the_predictor_fits_a_rank_report_of_the_space(tmp_path, capsys):
-    report = _report(tmp_path / "report", n=12)
+    report = write_rank_report(tmp_path / "report", n=12)
     run_task("search", _search(tmp_path, "search.score=predictor",
                                f"scoring.predictor={report}", "search.export_pareto=false"))
     out = tmp_path / "search"
@@ -121,7 +120,7 @@ def test_score_refusals_before_any_work(tmp_path, args, message):
 
 
 def test_a_predictor_of_another_space_is_refused(tmp_path):
-    report = _report(tmp_path / "report", n=12, space="all_mixers")
+    report = write_rank_report(tmp_path / "report", n=12, space="all_mixers")
     with pytest.raises(UserError, match="measured space 'all_mixers' .* not 'tiny'"):
         run_task("search", _search(tmp_path, "search.score=predictor",
                                    f"scoring.predictor={report}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..cost import COST_TABLE
 from ..search import RANKING_PNG, load_results
 from ._info import (
     ChoiceInfo,
@@ -18,14 +19,13 @@ from ._info import (
     hypervolume_info,
     measured_latency_info,
     pareto_info,
+    plotted_costs,
     ranking_info,
     summary_numbers,
 )
 
 MEASURED_LATENCY_PLOT = "pareto_latency_measured.png"
 
-LABELS = {"mflops": "MFLOPs (fvcore multiply-adds)", "latency_ms": "latency (ms)",
-          "params_m": "parameters (M)"}
 
 
 def _plt():
@@ -86,7 +86,7 @@ def draw_pareto(info: ParetoPlotInfo, path: Path, title: str = "") -> Path:
                     fontsize=8, color="darkgreen")
     if info.budget is not None:
         ax.axvline(info.budget, color="tab:red", ls=":", lw=1.5, label="budget")
-    ax.set_xlabel(LABELS.get(info.x_name, info.x_name))
+    ax.set_xlabel(COST_TABLE[info.x_name].label if info.x_name in COST_TABLE else info.x_name)
     ax.set_ylabel(info.y_label, fontsize=8 if len(info.y_label) > 40 else None)
     return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
 
@@ -193,10 +193,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     results = load_results(run_dir)
     title = f"{results.run.get('space')} ({results.run.get('scale')}), {results.run.get('data')}"
     written = []
-    for cost in ("mflops", "latency_ms"):
-        if cost in results.trials and results.trials[cost].notna().any():
-            written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png",
-                                       title))
+    for cost in plotted_costs(results):
+        written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png", title))
     if has_measured_latency(results):
         written.append(draw_measured_latency(measured_latency_info(results),
                                              out / MEASURED_LATENCY_PLOT, title))

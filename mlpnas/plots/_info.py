@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..cost import describe_setting
+from ..cost import COST_NAMES, describe_setting
 from ..errors import UserError
 from ..search import (
     RANKING_CSV,
@@ -35,6 +35,14 @@ def axis_label(score: dict) -> str:
     if score.get("key") == "accuracy":  # a run written before scores existed
         return "top-1 accuracy (inherited weights)"
     return f"{score['key']}: {score['label']} ({better} is better)"
+
+
+PLOTTED = ("mflops", "latency_ms")  # the costs a run's Pareto plots are drawn against
+
+
+def plotted_costs(results: RunResults) -> list[str]:
+    """The costs of PLOTTED that the run has values of."""
+    return [c for c in PLOTTED if c in results.trials and results.trials[c].notna().any()]
 
 
 class Point(NamedTuple):
@@ -76,7 +84,7 @@ def _points(frame: pd.DataFrame, x: str) -> list[Point]:
 def pareto_info(results: RunResults, x: str = "mflops") -> ParetoPlotInfo:
     t = results.trials
     if x not in t.columns or t[x].isna().all():
-        have = [c for c in ("mflops", "params_m", "latency_ms") if c in t and t[c].notna().any()]
+        have = [c for c in COST_NAMES if c in t and t[c].notna().any()]
         raise UserError(f"this run has no '{x}' values; plot against one of its costs: "
                         f"{', '.join(have)}.")
     main = t[t["sampler"] == results.sampler]
@@ -184,8 +192,7 @@ def choice_info(results: RunResults) -> ChoiceInfo:
 
 def summary_numbers(results: RunResults) -> dict:
     """Everything a plot shows, as plain data (for tests and for `plot_numbers.json`)."""
-    costs = [c for c in ("mflops", "latency_ms") if c in results.trials
-             and results.trials[c].notna().any()]
+    costs = plotted_costs(results)
     out = {"pareto": {c: pareto_info(results, c)._asdict() for c in costs},
            "measured_latency": (measured_latency_info(results)._asdict()
                                 if has_measured_latency(results) else None),

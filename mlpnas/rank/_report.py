@@ -24,8 +24,9 @@ from ._stats import (
 )
 
 TOP_K = (0.1, 0.3)
-# the cheap proxies every score is compared with (table columns)
-PROXIES = {"mflops": "mflops", "params": "params_m"}
+# the cheap proxies every score is compared with (their score names; `score_column` gives
+# their table columns)
+PROXIES = ("mflops", "params")
 LEGACY_AXIS = "supernet_acc"
 
 
@@ -50,7 +51,8 @@ def score_stats(table: pd.DataFrame, name: str, direction: str, idx: np.ndarray,
         score = np.where(finite, score, (score[finite].min() if finite.any() else 0.0) - 1.0)
     tau = correlation(score, truth, kendall_tau, idx)
     rho = correlation(score, truth, spearman_rho, idx)
-    d = difference(score, table["mflops"].to_numpy(float), truth, kendall_tau, idx)
+    d = difference(score, table[score_column("mflops")].to_numpy(float), truth, kendall_tau,
+                   idx)
     r, pick = regret(score, truth, feasible)
     out = {"direction": direction, "kendall_tau": _r(tau.value), "kendall_tau_ci": _ci(tau.ci),
            "spearman_rho": _r(rho.value), "spearman_rho_ci": _ci(rho.ci),
@@ -97,8 +99,8 @@ def ranking_stats(table: pd.DataFrame, scores: Mapping[str, str] | None = None,
         out[f"{name}_tau"] = p["kendall_tau"]  # short names the experiment READMEs use
         if top:
             col = table[score_column(axis)].to_numpy(float)
-            d = difference(oriented(col, scores[axis]), table[PROXIES[name]].to_numpy(float),
-                           truth, kendall_tau, idx)
+            d = difference(oriented(col, scores[axis]),
+                           table[score_column(name)].to_numpy(float), truth, kendall_tau, idx)
             out[f"tau_minus_{name}_tau"] = _r(d.value)
             out[f"tau_minus_{name}_tau_ci"] = _ci(d.ci)
     out["regret_mflops"] = (per.get("mflops") or score_stats(

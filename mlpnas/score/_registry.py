@@ -19,6 +19,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..cost import COST_TABLE
 from ..errors import UserError
 
 KINDS = ("cost", "training_free", "supernet")
@@ -51,9 +52,9 @@ class ScoreInfo:
 # cores, 3 initialisations of a 64-image batch for the training-free scores; the supernet
 # scores on 1,120 holdout images with BatchNorm re-estimated)
 SCORES: dict[str, ScoreInfo] = {s.name: s for s in (
-    ScoreInfo("mflops", "cost", "MFLOPs (fvcore multiply-adds)", "maximize", 0.0,
+    ScoreInfo("mflops", "cost", COST_TABLE["mflops"].label, "maximize", 0.0,
               "baseline: a larger network is taken to be more accurate", "mflops"),
-    ScoreInfo("params", "cost", "parameters (M)", "maximize", 0.0,
+    ScoreInfo("params", "cost", COST_TABLE["params_m"].label, "maximize", 0.0,
               "baseline: a larger network is taken to be more accurate", "params_m"),
     ScoreInfo("supernet_acc", "supernet", "holdout accuracy with inherited weights",
               "maximize", None, "one-shot NAS (Guo et al. 2020, Cai et al. 2020)",

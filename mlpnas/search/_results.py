@@ -9,12 +9,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from ..cost import COST_NAMES
 from ..errors import UserError
 from ._runfolder import AXIS, objective_directions
 
 SPAN = "accuracy_span"  # in a hypervolume reference: the accuracy axis' unit
 
-COLUMNS = ["number", "sampler", "arch", "accuracy", "mflops", "params_m", "latency_ms",
+COLUMNS = ["number", "sampler", "arch", "accuracy", *COST_NAMES,
            "feasible", "violation", "seed", "depths", "families", "state"]
 
 
@@ -28,8 +29,7 @@ def trials_frame(study: optuna.Study, sampler: str) -> pd.DataFrame:
         key = ua.get("arch", "")
         rows.append({
             "number": t.number, "sampler": sampler, "arch": key,
-            "accuracy": ua.get("accuracy"), "mflops": ua.get("mflops"),
-            "params_m": ua.get("params_m"), "latency_ms": ua.get("latency_ms"),
+            "accuracy": ua.get("accuracy"), **{c: ua.get(c) for c in COST_NAMES},
             "feasible": violation <= 0, "violation": violation, "seed": ua.get("seed", ""),
             "depths": "-".join(str(len(s.split("-"))) for s in key.split("_")) if key else "",
             "families": ua.get("families", ""), "state": t.state.name,

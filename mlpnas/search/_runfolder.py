@@ -19,6 +19,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from .._io import atomic_target, write_json_atomic
+from ..cost import COST_NAMES
 from ..errors import UserError
 
 TRIALS_FILE = "trials.csv"
@@ -33,7 +34,7 @@ AXIS = "accuracy"  # the accuracy axis' objective name in memory
 
 LEGACY_SCORE = {"key": AXIS, "members": ["supernet_acc"],
                 "label": "holdout accuracy with inherited weights", "direction": "maximize"}
-_NUMERIC = ("mflops", "params_m", "latency_ms", "violation")
+_NUMERIC = (*COST_NAMES, "violation")
 
 
 def score_record(run: dict) -> dict:
@@ -65,8 +66,8 @@ class RunResults(NamedTuple):
 
 # columns the tables have besides the axis: a score named like one (the MFLOPs baseline)
 # gets a `score_` prefix
-_TAKEN = {"number", "sampler", "arch", "mflops", "params_m", "latency_ms", "feasible",
-          "violation", "seed", "depths", "families", "state", "latency_ms_measured"}
+_TAKEN = {"number", "sampler", "arch", *COST_NAMES, "feasible", "violation", "seed",
+          "depths", "families", "state", "latency_ms_measured"}
 
 
 def axis_column(key: str) -> str:

@@ -15,12 +15,14 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from .._io import atomic_target, write_json_atomic
+from ..cost import COST_NAMES, COST_TABLE
 from ..errors import UserError
 from ._common import file_lock, plain
 
 PLAN_FILE = "plan.json"
 RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")
-BUDGET_OVERRIDES = {"max_mflops": "mflops", "max_params_m": "params_m"}
+# rank.<option> -> cost: the regret's budgets on the counted costs (no latency table here)
+BUDGET_OVERRIDES = {c.budget_option: c.name for c in COST_TABLE.values() if not c.measured}
 
 
 def _say(msg: str) -> None:
@@ -196,7 +198,7 @@ def run(cfg: DictConfig):
 
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
     searched, budgets = _budgets(results, rc)
-    if "latency_ms" in budgets:
+    if any(COST_TABLE[c].measured for c in budgets):
         setting = LatencySetting.from_cfg(run_cfg.hardware)
         costs = CostModel(costs.flops, latency_table(space, data.num_classes, setting,
                                                      run_cfg.cache_dir))
@@ -295,8 +297,8 @@ def run(cfg: DictConfig):
     rows = []
     for p in plan:
         arch = space.arch_from_key(p["arch"])
-        row = {"arch": p["arch"], "source": p["source"], "mflops": p["mflops"],
-               "params_m": p["params_m"], "feasible": within(arch),
+        row = {"arch": p["arch"], "source": p["source"],
+               **{c: p[c] for c in COST_NAMES if c in p}, "feasible": within(arch),
                **{n: values[n][p["arch"]] for n in values if n not in ("mflops", "params")},
                "search_score": float(searched_axis.get(p["arch"], float("nan")))}
         a = accs[p["arch"]]

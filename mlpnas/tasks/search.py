@@ -77,7 +77,7 @@ class _Run:
 
 
 def _run(cfg: DictConfig):
-    from ..cost import CostModel, LatencySetting, flops_table, latency_table
+    from ..cost import COST_TABLE, CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import active_budgets, check_budgets, check_objectives
     from ._scoring import axis_setting, build_axis
@@ -108,7 +108,7 @@ def _run(cfg: DictConfig):
     t = time.perf_counter()
     flops = flops_table(space, data.num_classes, cfg.cache_dir)
     latency, setting = None, None
-    if "latency_ms" in objectives or "latency_ms" in budgets:
+    if any(COST_TABLE[c].measured for c in (*objectives, *budgets) if c in COST_TABLE):
         setting = LatencySetting.from_cfg(cfg.hardware)
         _say(f"latency table for {setting.device_name()} (batch {setting.batch_size}, "
              f"{setting.dtype}, {setting.apply_threads()} threads)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._io import write_text_atomic
+from ..cost import COST_NAMES
 
 
 def accuracy_source(data, axis) -> str:
@@ -41,8 +42,8 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir, axi
     """Model-card information of every architecture in `rows` (trials.csv-like rows)."""
     infos = {}
     for _, row in rows.iterrows():
-        metrics = {k: row[k] for k in ("mflops", "params_m", "latency_ms",
-                                       "latency_ms_measured") if k in row and pd.notna(row[k])}
+        metrics = {k: row[k] for k in (*COST_NAMES, "latency_ms_measured")
+                   if k in row and pd.notna(row[k])}
         if "accuracy" in row and pd.notna(row["accuracy"]):
             metrics["score"] = axis.choice.key
             metrics["score_value"] = float(row["accuracy"])
@@ -177,7 +178,7 @@ def summary_text(run, sampler, trials, pareto, hv, improvement, sessions, n_expo
     if len(best):
         lines.append(f"best feasible architectures by {choice.key}:")
         for _, r in best.iterrows():
-            extra = "".join(f", {c} {r[c]:.4g}" for c in ("mflops", "params_m", "latency_ms")
+            extra = "".join(f", {c} {r[c]:.4g}" for c in COST_NAMES
                             if c in r and pd.notna(r[c]))
             lines.append(f"  {r['accuracy']:.4f}  {r['arch']}{extra}")
     lines.append(f"Pareto front: {len(pareto)} architectures (pareto.csv), "
