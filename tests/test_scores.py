@@ -277,8 +277,8 @@ def test_predictor_fits_a_report_and_says_its_cross_validated_tau(tmp_path):
 @pytest.mark.parametrize("make,message", [
     (lambda d: None, "needs a rank report to fit on"),
     (lambda d: d / "nothing", "holds no rank report"),
-    (lambda d: write_rank_report(d / "few", n=9), "has 9 labelled architectures; the predictor needs "
-                                        "at least 10"),
+    (lambda d: write_rank_report(d / "few", n=9),
+     "has 9 labelled architectures; the predictor needs at least 10"),
     (lambda d: write_rank_report(d / "other", space="all_mixers"), "measured space 'all_mixers'"),
     (lambda d: write_rank_report(d / "otherdata", data="cifar10"), "on 'cifar10', not 'tiny'"),
     (lambda d: write_rank_report(d / "old", drop="zico"), "has no column for the score 'zico'"),
