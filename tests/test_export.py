@@ -144,3 +144,35 @@ def test_retrain_from_scratch_and_inherited_resumes_and_refuses_other_data(tiny_
     # the verb's exit status and message as a process
     bad = run_cli("retrain", folder, "data=cifar10", f"out_dir={tmp_path / 'x'}")
     assert bad.returncode == 2 and "was found on data 'synthetic'" in bad.stderr
+
+
+def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
+        tiny_search_run_copy, tmp_path):
+    """search.recal_batches=0 means "use the supernet's BatchNorm statistics as they are":
+    an architecture the search never scored is scored (and exported) so, not with statistics
+    reset and never re-estimated."""
+    import yaml
+
+    from mlpnas.data import build_data
+    from mlpnas.space import load_space
+    from mlpnas.supernet import load_trained_supernet, subnet_metrics
+
+    run = tiny_search_run_copy
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["search"]["recal_batches"] = 0
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    key = "c3r1_s3r2"
+    run_task("export", [run, f"export.arch={key}", f"export.out_dir={tmp_path / 'x'}",
+                        "export.measure_latency=false"])
+    info = json.loads((tmp_path / "x" / key / ARCH_FILE).read_text())
+    space = load_space("tiny")
+    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
+                       "holdout_size": 128}, (3, 16, 16))
+    net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"], cfg["train"], 0, 10)
+    kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train, 500,
+                          torch.device("cpu"), recal_batches=0)["accuracy"]
+    assert info["metrics"]["score_value"] == pytest.approx(kept)
+    # and the exported weights carry those statistics: the same accuracy again
+    acc = mlpnas.train.evaluate(load_exported(tmp_path / "x" / key), data.holdout, 500,
+                                torch.device("cpu"))
+    assert acc == pytest.approx(kept)
