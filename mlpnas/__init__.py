@@ -18,7 +18,7 @@ from .spec import NetSpec, SpecError  # noqa: E402
 __all__ = ["NetSpec", "SpecError", "__version__", "load_exported"]
 
 _SUBPACKAGES = ("cost", "data", "export", "layers", "mixers", "models", "plots", "rank",
-                "search", "space", "supernet", "tasks")
+                "score", "search", "space", "supernet", "tasks", "train")
 
 
 def __getattr__(name: str):

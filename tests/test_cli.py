@@ -56,8 +56,11 @@ def test_train_user_errors_exit_2_with_one_sentence_and_leave_no_folder(tmp_path
 @pytest.mark.parametrize("args,message", [
     ((), "no search space given; add +space=NAME with NAME one of"),
     (("+space=nope",), "unknown search space 'nope'; known spaces are"),
+    (("+space=tiny", "search.score=naswt"),
+     "unknown score 'naswt' in search.score; did you mean naswot?"),
 ])
-def test_search_without_a_known_space_exits_2_with_one_sentence(tmp_path, args, message):
+def test_search_without_a_known_space_or_score_exits_2_with_one_sentence(tmp_path, args,
+                                                                        message):
     r = run_cli("search", *args, f"out_dir={tmp_path / 'run'}")
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("mlpnas search: error: ") and message in r.stderr

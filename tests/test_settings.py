@@ -12,7 +12,7 @@ import sys
 
 import optuna
 import pytest
-from helpers import TINY_SEARCH, cli_command, run_task
+from helpers import SCORE_SUFFIX, TINY_SEARCH, cli_command, run_task
 
 from mlpnas.cli import main
 from mlpnas.cost import CostModel, flops_table
@@ -149,7 +149,7 @@ def _search(tmp_path, *extra, cwd=None):
 
 
 def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(tmp_path):
-    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    run = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\nsearch: {n_trials: 99}\n")  # a crashed run's
     _search(tmp_path)  # no UserError: the command would exit 0
@@ -195,7 +195,7 @@ def _damaged_page(path):
                       "study storage"),
     (None, "holds the results of a search (trials.csv), but '{run}/study.db' is gone"),
     (_other_study, "holds the results of a search (trials.csv), but its study "
-                   "'tiny-small-synthetic-seed0-nsga2' is not in the storage"),
+                   f"'tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2' is not in the storage"),
     (_damaged_page, "study.db' is damaged (database disk image is malformed); restore it"),
 ])
 def test_a_study_file_that_holds_no_study_is_refused_and_nothing_is_overwritten(
@@ -203,7 +203,7 @@ def test_a_study_file_that_holds_no_study_is_refused_and_nothing_is_overwritten(
     """SQLite reads a file of 0 or 1 bytes as an empty database, and the storage would add
     its tables to a foreign one: a search used to rerun every trial and overwrite the
     results without a word. A deleted study.db beside results is refused too."""
-    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    run = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     run.mkdir(parents=True)
     if isinstance(study_db, bytes):
         (run / "study.db").write_bytes(study_db)
@@ -258,27 +258,32 @@ def test_a_seed_whose_worker_was_killed_is_evaluated_exactly_once(tmp_path):
     assert again.get_trials()[zombie.number].state == optuna.trial.TrialState.FAIL
 
 
-def test_a_seed_claimed_but_never_tagged_is_evaluated_on_resume(tmp_path):
-    """The worker is killed after Optuna made the seed trial RUNNING and before it wrote its
-    worker tag (no heartbeat either): on the default storage no other worker of the run is
+def test_a_seed_claimed_but_never_tagged_is_evaluated_on_resume(tmp_path, monkeypatch):
+    """The worker dies after Optuna made the seed trial RUNNING and before it wrote its
+    worker tag (here: it exits there): on the default storage no other worker of the run is
     alive, so the search run again fails that trial and evaluates the seed."""
-    space = load_space("tiny")
-    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
-    run.mkdir(parents=True)
+    from mlpnas.search import Objective
+
+    def exits_before_the_tag(self, trial):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(Objective, "__call__", exits_before_the_tag)
+    with pytest.raises(SystemExit):
+        _search(tmp_path)
+    monkeypatch.undo()
+    run = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     url = default_storage_url(run)
-    name = "tiny-small-synthetic-seed0-nsga2"
-    study = open_study(open_storage(url), name, ["accuracy", "mflops"],
-                       make_sampler("random", 0), {})
-    seed_trials(study, space.uniform_archs())
-    zombie = study.ask()  # claimed: RUNNING, untagged, and its process gone
+    name = f"tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2"
+    zombie = optuna.load_study(study_name=name, storage=url).get_trials()[0]
+    assert zombie.state == optuna.trial.TrialState.RUNNING
     assert WORKER_ATTR not in zombie.user_attrs
     _search(tmp_path)
     trials = optuna.load_study(study_name=name, storage=url).get_trials()
     assert trials[zombie.number].state == optuna.trial.TrialState.FAIL
     done = {t.user_attrs.get("seed") for t in trials
             if t.state == optuna.trial.TrialState.COMPLETE}
-    assert set(space.uniform_archs()) <= done
-    assert "all-cycle" in (run / "trials.csv").read_text()
+    assert set(load_space("tiny").uniform_archs()) <= done
+    assert zombie.user_attrs["seed"] in (run / "trials.csv").read_text()
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
@@ -295,7 +300,7 @@ def test_an_untagged_trial_is_failed_after_the_grace_period(tmp_path):
 def test_two_metakernel_workers_on_one_run_are_refused(tmp_path):
     from mlpnas.tasks._common import held_alone
 
-    out = tmp_path / "runs/search/tiny-small-synthetic-seed0-metakernel"
+    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0-metakernel{SCORE_SUFFIX}"
     with held_alone(out.parent / f".{out.name}.metakernel.lock", "busy"), \
             pytest.raises(UserError, match="a meta-kernel search is already running on .* it "
                                            "trains one network, so it runs as one worker"):
@@ -306,7 +311,7 @@ def test_two_metakernel_workers_on_one_run_are_refused(tmp_path):
 def test_two_workers_with_the_same_number_are_refused(tmp_path):
     from mlpnas.tasks._common import held_alone
 
-    out = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     with held_alone(out.parent / f".{out.name}.worker0.lock", "busy"):
         # the lock is an flock on its own open file: held here, it refuses this process too
         with pytest.raises(UserError) as e:
@@ -357,7 +362,7 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
     else's, shared) are reused; an output folder there is one sentence naming it."""
     base = tmp_path / "shared"
     base.mkdir()
-    _search(base)  # no UserError: the command would exit 0
+    _search(base, "search.score=supernet_acc")  # no UserError: the command would exit 0
     if os.geteuid() != 0:  # as root the files are someone else's already; else drop write
         for p in [base / "runs", *(base / "runs").rglob("*")]:
             p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -368,7 +373,8 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
         if p.stat().st_mode & 0o005 != 0o005 and str(p).startswith(tempfile_root()):
             p.chmod(p.stat().st_mode | 0o005)
     env = dict(os.environ, HOME=str(mine), MPLCONFIGDIR=str(mine / "mpl"))
-    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH),
+    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH,
+                                                "search.score=supernet_acc"),
               f"supernet_dir={base}/runs/supernets/tiny-small-synthetic-seed0",
               f"cache_dir={base}/runs/cache"]
     ok = subprocess.run([*common, f"out_dir={mine}/search"], capture_output=True, text=True,

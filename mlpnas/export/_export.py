@@ -31,6 +31,9 @@ def model_card(info: Mapping[str, Any]) -> str:
             ("latency (ms, predicted)", m.get("latency_ms")),
             ("latency (ms, measured)", m.get("latency_ms_measured")),
             ("latency setting", m.get("latency_setting")),
+            (f"search score `{m.get('score')}`", m.get("score_value")),
+            ("the score", m.get("score_label")),
+            ("score measured on", m.get("score_on")),
             ("accuracy", m.get("accuracy")),
             ("accuracy measured on", m.get("accuracy_on")),
             ("supernet accuracy (inherited weights)", m.get("supernet_accuracy")),
@@ -69,6 +72,37 @@ def export_model(model: MlpBackbone, out_dir: str | Path, arch_key: str,
     record = write_arch_file(out, model.spec, arch_key, info)
     write_text_atomic(out / CARD_FILE, model_card(record))
     return out
+
+
+def write_export(model: MlpBackbone, out_dir: str | Path, arch_key: str,
+                 info: Mapping[str, Any] | None = None, onnx: bool = False) -> Path:
+    """Export `model` (eval mode) to `out_dir`; with `onnx`, also `model.onnx`, checked
+    against PyTorch in onnxruntime, the check recorded in the model card."""
+    folder = export_model(model, out_dir, arch_key, info)
+    if onnx:
+        from ._onnx import ONNX_FILE, export_onnx, onnx_max_error
+
+        cpu = model.cpu()
+        input_size = (model.in_chans, *model.spec.img_size)
+        path = export_onnx(cpu, folder / ONNX_FILE, input_size)
+        x = torch.randn(1, *input_size)
+        info = dict(info or {})
+        info["metrics"] = {**info.get("metrics", {}),
+                           "onnx_max_abs_error": onnx_max_error(path, cpu, x)}
+        export_model(cpu, folder, arch_key, info)  # the model card records the ONNX check
+    return folder
+
+
+def export_fresh(spec: NetSpec, out_dir: str | Path, arch_key: str,
+                 info: Mapping[str, Any] | None = None, seed: int = 0,
+                 onnx: bool = False) -> Path:
+    """Export the architecture `spec` freshly initialised (torch seed `seed`; the global
+    random state is left as it was): an architecture found without a supernet, for
+    `mlpnas retrain` to train."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MlpBackbone(spec).eval()
+    return write_export(model, out_dir, arch_key, info, onnx)
 
 
 def write_arch_file(out_dir: str | Path, spec: NetSpec, arch_key: str,
