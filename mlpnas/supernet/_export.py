@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..export import ONNX_FILE, export_model, export_onnx, onnx_max_error
+from ..export import CHECK_BATCHES, ONNX_FILE, export_model, export_onnx, onnx_max_error
 from ..train import has_batchnorm, recalibrate_bn
 
 
@@ -23,9 +23,12 @@ def export_subnets(net, space, keys, out_dir: Path, infos: dict, recal_ds, batch
         folder = export_model(model, out_dir / key, key, info)
         if onnx:
             cpu = model.cpu()
-            path = export_onnx(cpu, folder / ONNX_FILE, space.input_size)
-            x = torch.randn(1, *space.input_size)
-            info.setdefault("metrics", {})["onnx_max_abs_error"] = onnx_max_error(path, cpu, x)
+            meta = {"arch": key, **{k: v for k, v in (info.get("preprocessing") or {}).items()
+                                    if k != "input_size"}}
+            path = export_onnx(cpu, folder / ONNX_FILE, space.input_size, meta)
+            error = max(onnx_max_error(path, cpu, torch.randn(n, *space.input_size))
+                        for n in CHECK_BATCHES)
+            info.setdefault("metrics", {})["onnx_max_abs_error"] = error
             export_model(cpu, folder, key, info)  # the model card records the ONNX check
         written.append(folder)
     return written
