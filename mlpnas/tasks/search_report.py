@@ -29,6 +29,7 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir) -> 
         if lat_setting is not None:
             metrics["latency_setting"] = lat_setting.describe()
         infos[row["arch"]] = {"space": space.name, "scale": space.scale, "data": data.name,
+                              "preprocessing": data.preprocessing,
                               "metrics": metrics, "weights_from": f"supernet {supernet_dir}"}
     return infos
 
@@ -74,6 +75,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
         "space": space.name, "scale": space.scale, "data": data.name,
         "num_classes": data.num_classes, "sampler": sampler, "objectives": objectives,
         "budgets": budgets, "hv_reference": reference, "hypervolume": hv,
+        "studies": {name: study.study_name for name, study in studies.items()},
         "improvement_over_random": improvement, "n_trials": int(sc["n_trials"]),
         "seed": int(cfg.seed), "supernet_dir": str(cfg.supernet_dir),
         "seeds": {k: a.key for k, a in space.uniform_archs().items()},
@@ -96,6 +98,7 @@ def write_report(cfg, space, data, costs, studies, sampler, objectives, budgets,
 
     text = summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv,
                         improvement, timing, out, len(exported), reference)
+    text = with_all_sessions(text, sessions)
     write_text_atomic(out / SUMMARY_FILE, text + "\n")
     return text
 
@@ -138,6 +141,22 @@ def summary_text(space, data, sampler, objectives, budgets, trials, pareto, hv, 
     pngs = ", ".join(sorted(p.name for p in Path(out).glob("*.png")))
     lines.append(f"results: {out}/trials.csv, pareto.csv, run.json, {pngs}, exported/")
     return "\n".join(lines)
+
+
+def with_all_sessions(text: str, sessions: list[dict]) -> str:
+    """After a resumed run, the time line covers this session only: add one for all the
+    sessions of the run (run.json keeps each)."""
+    if len(sessions) < 2:
+        return text
+    total = sum(float(t.get("total_s", 0.0)) for t in sessions)
+    supernet = sum(float(t.get("supernet_s", 0.0)) for t in sessions)
+    studies = sum(float(v.get("seconds", 0.0)) for t in sessions
+                  for v in t.get("studies", {}).values())
+    line = (f"time of all {len(sessions)} sessions of this run (this one above): supernet "
+            f"{supernet:.0f} s, studies {studies:.0f} s, total {total:.0f} s")
+    lines = text.splitlines()
+    at = next((i + 1 for i, x in enumerate(lines) if x.startswith("time: ")), len(lines))
+    return "\n".join([*lines[:at], line, *lines[at:]])
 
 
 def append_summary(out: Path, lines: list[str]) -> str:
