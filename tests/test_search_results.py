@@ -39,3 +39,16 @@ def test_model_card_latency_line_names_the_threads_in_effect():
     infos = export_infos(rows, space, data, LatencySetting(threads=None), "supernet")
     line = infos[space.smallest().key]["metrics"]["latency_setting"]
     assert line.endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")
+
+
+def test_the_summary_of_a_resumed_run_adds_the_time_of_all_its_sessions():
+    from mlpnas.tasks.search_report import with_all_sessions
+
+    text = "== head ==\ntime: supernet 0 s, ...; total 4 s\nresults: ..."
+    one = {"supernet_s": 30.0, "studies": {"nsga2": {"seconds": 9.0}}, "total_s": 40.0}
+    two = {"supernet_s": 0.0, "studies": {"nsga2": {"seconds": 1.0}}, "total_s": 4.0}
+    assert with_all_sessions(text, [two]) == text
+    assert with_all_sessions(text, [one, two]).splitlines() == [
+        "== head ==", "time: supernet 0 s, ...; total 4 s",
+        "time of all 2 sessions of this run (this one above): supernet 30 s, studies 10 s, "
+        "total 44 s", "results: ..."]

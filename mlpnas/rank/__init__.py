@@ -3,6 +3,7 @@ Which architectures to train, the standalone jobs shared by several workers, and
 statistics (Kendall tau, Spearman rho, bootstrap intervals, seed ceiling, precision at k,
 regret). `mlpnas rank RUN_DIR` (tasks/rank.py) wires them to a search run."""
 
+from ._chance import chance_warning
 from ._jobs import Job, JobsDone, claimed, make_jobs, read_result, run_jobs, worker_order
 from ._pick import front_layers, pick_archs, random_feasible, read_keys
 from ._report import ranking_stats, seed_columns, summary_lines
@@ -27,6 +28,7 @@ __all__ = [
     "Job",
     "JobsDone",
     "bootstrap_indices",
+    "chance_warning",
     "claimed",
     "correlation",
     "difference",

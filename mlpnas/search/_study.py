@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -225,9 +225,11 @@ def best_feasible(study: optuna.Study) -> tuple[float, str] | None:
 
 
 def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress: bool = True,
-               label: str = "search", costs_label: Callable[[str], str] | None = None) -> int:
+               label: str = "search", costs_label: Callable[[str], str] | None = None,
+               callbacks: Sequence[Callable] = ()) -> int:
     """Run trials until the study holds `n_trials` complete ones (counting every worker's);
-    returns the number this call ran."""
+    returns the number this call ran. `callbacks` are Optuna callbacks (study, frozen trial)
+    called after every trial, e.g. a TensorBoard writer or optuna-integration's MLflow one."""
     done = completed(study)
     if done >= n_trials:
         return 0
@@ -254,7 +256,7 @@ def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # stops every worker's loop once the study holds n_trials complete trials
         stop = optuna.study.MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))
-        study.optimize(objective, callbacks=[callback, stop], catch=())
+        study.optimize(objective, callbacks=[callback, *callbacks, stop], catch=())
     if bar is not None:
         bar.close()
     return ran

@@ -15,6 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from .._io import atomic_target, write_json_atomic
+from .._record import current as current_invocation
 from ..errors import UserError
 from ._common import file_lock, plain
 
@@ -135,6 +136,7 @@ def run(cfg: DictConfig):
     from ..plots import RANKING_CSV, RANKING_JSON, RANKING_PNG, draw_ranking, ranking_info
     from ..rank import (
         Job,
+        chance_warning,
         make_jobs,
         pick_archs,
         ranking_stats,
@@ -263,6 +265,7 @@ def run(cfg: DictConfig):
         "standalone_seconds_per_job": round(sum(job_seconds) / len(job_seconds), 1),
         "machine": f"{machine_description(device)}, torch {torch.__version__}",
         "report_seconds": round(time.perf_counter() - t_start, 1),
+        "invocation": current_invocation(),  # the command line and overrides of this report
     }
     out.mkdir(parents=True, exist_ok=True)
     with atomic_target(out / RANKING_CSV) as tmp:
@@ -271,6 +274,8 @@ def run(cfg: DictConfig):
 
     draw_ranking(ranking_info(out), out / RANKING_PNG)
     lines = summary_lines(stats, budget_text, recipe_text)
+    lines += [w for w in [chance_warning(table["standalone_mean"], data.num_classes,
+                                         len(data.val))] if w]
     lines.append(f"files: {out / RANKING_CSV}, {RANKING_JSON}, {RANKING_PNG}")
     if out.resolve() == run_dir.resolve():
         _cite_in_summary(run_dir, lines)

@@ -20,6 +20,7 @@ from ._common import (
     space_from_cfg,
     supernet_lock,
 )
+from ._tracking import attach_artifacts, search_callbacks, tracked
 
 
 def _say(msg: str) -> None:
@@ -32,11 +33,12 @@ def run(cfg: DictConfig):
     # (on this machine; workers on other machines sharing a database URL are not seen)
     with held_alone(out.parent / f".{out.name}.worker{worker}.lock",
                     f"a worker with search.worker={worker} is already running on '{out}'; "
-                    f"give this one another number, e.g. search.worker={worker + 1}."):
-        return _run(cfg)
+                    f"give this one another number, e.g. search.worker={worker + 1}."), \
+            tracked(cfg, out) as log:
+        return _run(cfg, log)
 
 
-def _run(cfg: DictConfig):
+def _run(cfg: DictConfig, log=None):
     from ..cost import CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import (
@@ -77,6 +79,7 @@ def _run(cfg: DictConfig):
     else:
         sampler_name = str(sc["sampler"])
         make_sampler(sampler_name, 0)  # an unknown name fails here, before any work
+    callbacks = search_callbacks(cfg, log)  # Optuna callbacks: made (and checked) first
     seed = int(cfg.seed)
     _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
 
@@ -107,7 +110,8 @@ def _run(cfg: DictConfig):
         storage = open_storage(storage_url)
 
         # -- the studies (opened before training, so that a mismatch is refused early) --
-        base = f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}"
+        base = (sc.get("study_name")
+                or f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}")
         worker_seed = seed + 1000 * int(sc.get("worker", 0))
         main = open_study(storage, f"{base}-{sampler_name}", objectives,
                           make_sampler("random" if strategy == "metakernel" else sampler_name,
@@ -164,7 +168,7 @@ def _run(cfg: DictConfig):
         for name, study in studies.items():
             t = time.perf_counter()
             ran = run_trials(study, objective, n_trials, bool(cfg.progress), f"{name} trials",
-                             label)
+                             label, callbacks)
             study_seconds[name] = (time.perf_counter() - t, ran)
 
     # -- results ------------------------------------------------------------------------
@@ -182,6 +186,9 @@ def _run(cfg: DictConfig):
                            budgets, out, net, setting, timing)
     if strategy == "metakernel":
         summary = append_summary(out, metakernel_lines(trained, costs, supernet_dir))
+    attach_artifacts(storage, main, out, bool(sc.get("artifacts", True)))
+    if log is not None:
+        log.summary(summary)
     _say(summary)
     return summary
 

@@ -24,6 +24,7 @@ from ._loop import (
     mixes_batches,
     run_training,
     setup_device,
+    watching_epochs,
 )
 from ._losses import Losses
 from ._retrain import INITS, RetrainJob, retrain
@@ -32,4 +33,5 @@ __all__ = ["CHECKPOINT", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
            "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
            "TrainResult", "autocast", "data_fingerprint", "evaluate", "first_difference",
            "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",
-           "recipe_fingerprint", "retrain", "run_training", "setup_device"]
+           "recipe_fingerprint", "retrain", "run_training", "setup_device",
+           "watching_epochs"]
