@@ -35,7 +35,7 @@ def test_model_card_latency_line_names_the_threads_in_effect():
     space = load_space("tiny")
     rows = pd.DataFrame([{"arch": space.smallest().key, "accuracy": 0.5, "mflops": 0.1,
                           "latency_ms_measured": 0.2}])
-    data = SimpleNamespace(name="synthetic", holdout=[0] * 4)
+    data = SimpleNamespace(name="synthetic", holdout=[0] * 4, preprocessing={})
     infos = export_infos(rows, space, data, LatencySetting(threads=None), "supernet")
     line = infos[space.smallest().key]["metrics"]["latency_setting"]
     assert line.endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")

@@ -112,8 +112,11 @@ def optuna_callbacks(cfg) -> list:
         try:
             callback = instantiate(spec)
         except InstantiationException as e:
-            cause = e.__cause__ or e
-            why = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            cause: BaseException = e  # the innermost error says what is wrong
+            while cause.__cause__ is not None or cause.__context__ is not None:
+                cause = cause.__cause__ or cause.__context__
+            text = str(cause).strip()
+            why = text.splitlines()[0].rstrip(".:") if text else type(cause).__name__
             raise UserError(f"search.callbacks cannot make '{target}' ({why}); install the "
                             f"package that provides it (e.g. optuna-integration and mlflow) "
                             f"or correct its name and arguments.") from None
