@@ -26,7 +26,7 @@ from .spec import NetSpec, SpecError  # noqa: E402
 __all__ = ["NetSpec", "SpecError", "__version__", "export", "load_exported", "rank", "search"]
 
 _SUBPACKAGES = ("cost", "data", "export", "layers", "mixers", "models", "plots", "rank",
-                "search", "space", "supernet", "tasks")
+                "score", "search", "space", "supernet", "tasks", "train")
 _VERBS = ("search", "export", "rank")  # subpackages that are also a verb of the Python API
 
 

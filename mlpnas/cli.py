@@ -178,19 +178,24 @@ def _sweep_values(value: str) -> list[str]:
 
 
 def register_resolvers() -> None:
-    """`${budget_suffix:${search}}` (conf/search.yaml): a search's strategy (when not Optuna)
-    and budgets in its default run folder name, so that a budgeted search does not resume an
-    unbudgeted one, nor a meta-kernel search an Optuna one."""
+    """`${budget_suffix:${search}}` (conf/search.yaml): a search's strategy (when not Optuna),
+    budgets and score in its default run folder name, so that a budgeted search does not
+    resume an unbudgeted one, a meta-kernel search an Optuna one, nor one score's study
+    another's."""
     from omegaconf import OmegaConf
 
     def suffix(search) -> str:
+        from .score import parse_score
         from .search import active_budgets, budget_suffix
 
-        strategy = "-metakernel" if search.get("strategy") == "metakernel" else ""
-        try:
-            return strategy + budget_suffix(active_budgets(search))
-        except Exception:  # a malformed budget: the task refuses it with one sentence
-            return strategy
+        out = "-metakernel" if search.get("strategy") == "metakernel" else ""
+        # a malformed budget or an unknown score: the task refuses it with one sentence
+        with contextlib.suppress(Exception):
+            out += budget_suffix(active_budgets(search))
+        with contextlib.suppress(Exception):
+            score = search.get("score")
+            out += "-" + parse_score(list(score) if OmegaConf.is_list(score) else score).key
+        return out
 
     if not OmegaConf.has_resolver("budget_suffix"):
         OmegaConf.register_new_resolver("budget_suffix", suffix)

@@ -26,6 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
+
+# -- the default accuracy axis --------------------------------------------------------------
+def _default_score_key() -> str:
+    import yaml
+
+    from mlpnas.cli import CONF_DIR
+    from mlpnas.score import parse_score
+
+    conf = yaml.safe_load((CONF_DIR / "search" / "default.yaml").read_text())
+    return parse_score(conf["score"]).key
+
+
+# what the default score adds to a run folder's and a study's name
+SCORE_SUFFIX = f"-{_default_score_key()}"
+
 # -- override lists of small runs -----------------------------------------------------------
 # the search, export and budget tests: 512 training images, one epoch, one thread
 SMALL_RUN = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",
@@ -36,9 +51,10 @@ SMALL_SEARCH = [*SMALL_RUN, "search.population_size=4"]
 # trials, no random baseline, no latency measurement, no export)
 TINY_RUN = ["data.train_size=128", "data.val_size=32", "data.holdout_size=32",
             "train.batch_size=64", "train.epochs=1", "progress=false", "hardware.threads=1"]
-TINY_SEARCH = [*TINY_RUN, "search.n_trials=4", "search.population_size=2",
-               "search.compare_random=false", "search.measure_pareto_latency=false",
-               "search.export_pareto=false"]
+# (its holdout split holds 32 images: the training-free scores read all of them)
+TINY_SEARCH = [*TINY_RUN, "scoring.batch_size=32", "search.n_trials=4",
+               "search.population_size=2", "search.compare_random=false",
+               "search.measure_pareto_latency=false", "search.export_pareto=false"]
 
 
 
@@ -50,11 +66,13 @@ def small_search(tmp: Path, *args) -> list[str]:
 
 
 # the shared finished search run (the `tiny_search_run` fixture of conftest.py): twelve
-# trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials; its curves
-# go to TensorBoard and every trial to the Optuna callback `RecordedTrials` (as a user's
-# MLflow or W&B callback would be named)
+# trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials (scored by
+# the supernet, so that its exports inherit trained weights); its curves go to TensorBoard
+# and every trial to the Optuna callback `RecordedTrials` (as a user's MLflow or W&B
+# callback would be named)
 SHARED_RUN = ["+space=tiny", *SMALL_SEARCH, "search.n_trials=12", "search.max_mflops=0.15",
-              "log.tensorboard=true", "search.callbacks=[helpers.RecordedTrials]"]
+              "search.score=supernet_acc", "log.tensorboard=true",
+              "search.callbacks=[helpers.RecordedTrials]"]
 
 
 class RecordedTrials:
@@ -187,3 +205,31 @@ def write_cifar(root: Path, variant: int, n_train: int = 30, n_test: int = 10) -
         for name, n in (("train", n_train), ("test", n_test)):
             with open(root / name, "wb") as fh:
                 pickle.dump(batch(n), fh)
+
+
+def write_rank_report(folder, n=12, space="tiny", data="synthetic", drop=None):
+    """A rank report (ranking.csv, ranking.json) of `n` architectures of the tiny space with
+    made-up scores, whose standalone accuracy follows NASWOT; `drop` leaves a column out."""
+    import pandas as pd
+
+    from mlpnas.score import SCORES
+    from mlpnas.space import load_space
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    sp = load_space("tiny")
+    keys = list(dict.fromkeys(sp.sample(i).key for i in range(60)))[:n]
+    table = pd.DataFrame({"arch": keys, "mflops": rng.uniform(0.1, 0.2, n),
+                          "params_m": rng.uniform(0.01, 0.02, n)})
+    for name in SCORES:
+        if SCORES[name].kind == "training_free":
+            table[name] = rng.normal(size=n)
+    table["seed0"] = 0.5 + 0.1 * table["naswot"] + 0.01 * rng.normal(size=n)
+    table["seed1"] = table["seed0"] + 0.01 * rng.normal(size=n)
+    if drop:
+        table = table.drop(columns=[drop])
+    table.to_csv(folder / "ranking.csv", index=False)
+    (folder / "ranking.json").write_text(json.dumps({
+        "space": space, "scale": "small", "data": data,
+        "scoring": {"inits": 1, "batch_size": 8, "splits": 2, "seed": 0}}))
+    return folder

@@ -17,7 +17,7 @@ from mlpnas.errors import UserError
 def _search_args(run, out):
     """A four-trial search on the shared run's supernet and cost tables (nothing trained)."""
     base = run.parent
-    return ["+space=tiny", *SMALL_SEARCH, "search.n_trials=4",
+    return ["+space=tiny", *SMALL_SEARCH, "search.n_trials=4", "search.score=supernet_acc",
             "search.compare_random=false", "search.measure_pareto_latency=false",
             f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}", f"out_dir={out}"]
 
@@ -27,7 +27,7 @@ def test_search_from_python_gives_the_trials_of_the_command_line(tiny_search_run
     assert cli.returncode == 0, cli.stderr
     result = mlpnas.search(None, *_search_args(tiny_search_run, tmp_path / "api"))
     assert result.run_dir == (tmp_path / "api").resolve()
-    columns = ["number", "sampler", "arch", "accuracy", "mflops", "feasible"]
+    columns = ["number", "sampler", "arch", "supernet_acc", "mflops", "feasible"]  # the score
     expected = pd.read_csv(tmp_path / "cli" / "trials.csv")[columns]
     pd.testing.assert_frame_equal(result.trials[columns], expected)
     assert len(expected) == 4

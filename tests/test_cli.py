@@ -55,8 +55,11 @@ def test_train_user_errors_exit_2_with_one_sentence_and_leave_no_folder(tmp_path
 @pytest.mark.parametrize("args,message", [
     ((), "no search space given; add +space=NAME with NAME one of"),
     (("+space=nope",), "unknown search space 'nope'; known spaces are"),
+    (("+space=tiny", "search.score=naswt"),
+     "unknown score 'naswt' in search.score; did you mean naswot?"),
 ])
-def test_search_without_a_known_space_exits_2_with_one_sentence(tmp_path, args, message):
+def test_search_without_a_known_space_or_score_exits_2_with_one_sentence(tmp_path, args,
+                                                                        message):
     r = run_cli("search", *args, f"out_dir={tmp_path / 'run'}")
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("mlpnas search: error: ") and message in r.stderr
@@ -104,6 +107,7 @@ def test_a_two_job_sweep_leaves_two_intact_run_folders(tiny_search_run, tmp_path
     name) and study; both reuse the shared supernet, and each records its command line."""
     base = tiny_search_run.parent
     r = run_cli("search", "-m", "+space=tiny", *SMALL_SEARCH, "search.max_mflops=0.15",
+                "search.score=supernet_acc",
                 "search.n_trials=4", "search.compare_random=false", "search.export_pareto=false",
                 "search.measure_pareto_latency=false", "search.sampler=tpe,random",
                 f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}",
@@ -115,7 +119,7 @@ def test_a_two_job_sweep_leaves_two_intact_run_folders(tiny_search_run, tmp_path
         assert set(trials["sampler"]) == {sampler} and len(trials) == 4
         assert f"4 {sampler} trials" in (run / "summary.txt").read_text()
         assert json.loads((run / "run.json").read_text())["studies"] == {
-            sampler: f"tiny-small-synthetic-seed0-max_mflops0.15-{sampler}"}
+            sampler: f"tiny-small-synthetic-seed0-max_mflops0.15-supernet_acc-{sampler}"}
         commands = (run / "commands.txt").read_text()
         assert "mlpnas search -m +space=tiny" in commands
         (job,) = [line for line in commands.splitlines() if line.startswith("# overrides:")]

@@ -23,7 +23,8 @@ def test_search_exports_pareto_archs_that_load_with_one_call(tiny_search_run):
         folder = tiny_search_run / "exported" / key
         assert (folder / ARCH_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
         card = (folder / "README.md").read_text()
-        assert key in card and "accuracy measured on" in card and "MFLOPs" in card
+        assert key in card and "score measured on" in card and "MFLOPs" in card
+        assert "search score `supernet_acc`" in card and "inherited from the supernet" in card
         model = mlpnas.load_exported(folder)
         assert isinstance(model, MlpBackbone) and not model.training
         out = model(torch.randn(2, 3, 16, 16))
@@ -41,7 +42,7 @@ def test_exported_weights_reproduce_the_search_accuracy(tiny_search_run):
                        "holdout_size": 128}, (3, 16, 16))
     acc = evaluate(load_exported(tiny_search_run / "exported" / key), data.holdout, 500,
                    torch.device("cpu"))
-    assert acc == pytest.approx(pareto["accuracy"].iloc[0])
+    assert acc == pytest.approx(pareto["supernet_acc"].iloc[0])
 
 
 def test_exported_model_loads_through_timm_also_with_another_head(tiny_search_run):
@@ -91,7 +92,21 @@ def test_export_of_chosen_trials_with_onnx_at_batch_1_and_3_and_of_an_arch_key(t
     assert "any batch size N, this image size only" in (folder / "README.md").read_text()
     run_task("export", [run_dir, "export.arch=c3r1_s3r2", f"export.out_dir={tmp_path / 'b'}"])
     info = json.loads((tmp_path / "b" / "c3r1_s3r2" / ARCH_FILE).read_text())
-    assert 0.0 <= info["metrics"]["accuracy"] <= 1.0 and info["metrics"]["mflops"] > 0
+    # an architecture the search never scored gets the run's score: here the holdout
+    # accuracy of its exported (inherited, recalibrated) weights
+    from mlpnas.data import build_data
+    from mlpnas.train import evaluate
+
+    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
+                       "holdout_size": 128}, (3, 16, 16))
+    acc = evaluate(load_exported(tmp_path / "b" / "c3r1_s3r2"), data.holdout, 500,
+                   torch.device("cpu"))
+    assert info["metrics"]["score"] == "supernet_acc"
+    assert info["metrics"]["score_value"] == pytest.approx(acc)
+    assert info["metrics"]["mflops"] == pytest.approx(
+        mlpnas.cost.CostModel(mlpnas.cost.flops_table(
+            mlpnas.space.load_space("tiny"), 10, run_dir.parent / "cache")).cost(
+            mlpnas.space.load_space("tiny").arch_from_key("c3r1_s3r2"), "mflops"))
 
 
 def test_export_of_a_folder_that_is_no_run_exits_2_with_one_sentence():
@@ -243,3 +258,35 @@ def test_exported_files_are_readable_by_others(tiny_search_run):
     folder = _first_export(tiny_search_run)
     for name in (WEIGHTS_FILE, ARCH_FILE, "config.json", "README.md"):
         assert (folder / name).stat().st_mode & 0o044 == 0o044, name
+
+
+def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
+        tiny_search_run_copy, tmp_path):
+    """search.recal_batches=0 means "use the supernet's BatchNorm statistics as they are":
+    an architecture the search never scored is scored (and exported) so, not with statistics
+    reset and never re-estimated."""
+    import yaml
+
+    from mlpnas.data import build_data
+    from mlpnas.space import load_space
+    from mlpnas.supernet import load_trained_supernet, subnet_metrics
+
+    run = tiny_search_run_copy
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["search"]["recal_batches"] = 0
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    key = "c3r1_s3r2"
+    run_task("export", [run, f"export.arch={key}", f"export.out_dir={tmp_path / 'x'}",
+                        "export.measure_latency=false"])
+    info = json.loads((tmp_path / "x" / key / ARCH_FILE).read_text())
+    space = load_space("tiny")
+    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
+                       "holdout_size": 128}, (3, 16, 16))
+    net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"], cfg["train"], 0, 10)
+    kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train, 500,
+                          torch.device("cpu"), recal_batches=0)["accuracy"]
+    assert info["metrics"]["score_value"] == pytest.approx(kept)
+    # and the exported weights carry those statistics: the same accuracy again
+    acc = mlpnas.train.evaluate(load_exported(tmp_path / "x" / key), data.holdout, 500,
+                                torch.device("cpu"))
+    assert acc == pytest.approx(kept)

@@ -143,8 +143,8 @@ def test_export_depends_on_models_only():
 
 # the README's dependency order, bottom first; a package may import its own layer or lower
 LAYERS = [{"errors", "_io", "spec", "space", "_options", "_record"}, {"layers"}, {"mixers"},
-          {"models"}, {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"search"},
-          {"rank"}, {"plots"}, {"tasks", "cli", "_sweep"}, {"api", "__main__"}]
+          {"models"}, {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"score"},
+          {"search"}, {"rank"}, {"plots"}, {"tasks", "cli", "_sweep"}, {"api", "__main__"}]
 
 
 def test_packages_import_only_their_own_layer_or_lower():
@@ -155,3 +155,13 @@ def test_packages_import_only_their_own_layer_or_lower():
                      and level[_package_of(t)] > level[_package_of(m)]})
     assert upward == []
     assert {_package_of(m) for m in graph} - {""} <= set(level)  # every package has a layer
+
+
+def test_cost_names_are_spelled_in_the_cost_table():
+    """Which costs exist is said once (`mlpnas/cost/_names.py`); other modules read the
+    table. The parameter count's name may appear besides only where a file format names it
+    without importing the table (the model card of `export`, which depends on models only)
+    and as the column the parameters baseline score reads (`score/_registry.py`)."""
+    spelled = sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
+                     if '"params_m"' in f.read_text())
+    assert spelled == ["cost/_names.py", "export/_export.py", "score/_registry.py"]

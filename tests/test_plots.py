@@ -74,6 +74,21 @@ def test_measured_latency_plot_is_written_only_when_measurements_exist(tmp_path)
         measured_latency_info(load_results(without))
 
 
+def test_mlpnas_plot_loads_no_torch(tmp_path):
+    """Redrawing a run's plots reads CSV and JSON files: no torch, timm or torchvision."""
+    import subprocess
+    import sys
+
+    run = _run_folder(tmp_path)
+    code = ("import sys; from mlpnas.cli import main; "
+            f"main(['plot', {str(run)!r}]); "
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+    assert (run / "pareto_mflops.png").stat().st_size > 0
+
+
 def test_plots_from_stored_results_only(tiny_search_run, tmp_path):
     """The run's numbers (budget line, feasible front, infeasible trials, seeds, random front,
     hypervolume per trial, mixer choices), and `mlpnas plot` drawing the same numbers twice."""

@@ -19,7 +19,7 @@ SMALL = ["data.train_size=256", "data.val_size=64", "data.holdout_size=64",
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("rankrun")
-    run_task("search", ["+space=tiny", *SMALL, "search.n_trials=10",
+    run_task("search", ["+space=tiny", *SMALL, "search.n_trials=10", "search.score=supernet_acc",
                         "search.population_size=4", "search.measure_pareto_latency=false",
                         "search.export_pareto=false", f"out_dir={base / 'search'}",
                         f"supernet_dir={base / 'supernet'}", f"cache_dir={base / 'cache'}"])
@@ -53,22 +53,32 @@ def test_rank_reports_every_statistic_and_resumes_without_retraining(run_dir, ca
     plan = json.loads((run_dir / "rank" / "plan.json").read_text())
     assert plan["request"]["budgets"] == {}
     # the search's own scores are what the supernet gives again (same recalibration)
-    searched = table.dropna(subset=["search_acc"])
-    assert len(searched) and (searched["search_acc"] == searched["supernet_acc"]).all()
+    searched = table.dropna(subset=["search_score"])
+    assert len(searched) and (searched["search_score"] == searched["supernet_acc"]).all()
+    # every registered score is reported side by side, with its cost per architecture
+    from mlpnas.score import SCORES
+
+    assert set(SCORES) <= set(report["scores"])
+    assert report["axis_score"] == "supernet_acc"
+    assert all(report["scores"][n]["seconds_per_arch"] > 0 for n in
+               ("naswot", "synflow", "zico", "supernet_loss"))
+    assert report["kendall_tau"] == report["scores"]["supernet_acc"]["kendall_tau"]
+    assert "naswot+mflops" in report["scores"]  # an ensemble of conf/rank.yaml
+    assert "predictor" not in report["scores"]  # 6 architectures: too few to fit one
     assert (run_dir / "ranking.png").stat().st_size > 0
     assert len(ranking_info(run_dir).points) == 6
     jobs = [json.loads(x) for x in next((run_dir / "rank").glob("standalone-*"))
             .joinpath(LOG).read_text().splitlines()]
     assert len(jobs) == 12 and len({(j["arch"], j["seed"]) for j in jobs}) == 12
     summary = (run_dir / "summary.txt").read_text()
-    assert summary.count("== supernet ranking (mlpnas rank) ==") == 1
+    assert summary.count("== ranking of the scores (mlpnas rank) ==") == 1
     assert f"{report['kendall_tau']:.3f}" in summary
     # a third call trains nothing and writes the same statistics
     again = rank(run_dir, "rank.max_mflops=0.1")
     assert again["kendall_tau"] == report["kendall_tau"]
     assert len((next((run_dir / "rank").glob("standalone-*")) / LOG).read_text()
                .splitlines()) == 12
-    assert (run_dir / "summary.txt").read_text().count("supernet ranking") == 1
+    assert (run_dir / "summary.txt").read_text().count("ranking of the scores") == 1
 
 
 def test_another_plan_in_the_same_folder_is_refused(run_dir):

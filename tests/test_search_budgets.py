@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 from helpers import (
+    SCORE_SUFFIX,
     SMALL_SEARCH,
     complete_trials,
     compose_config,
@@ -66,14 +67,19 @@ def test_budget_suffix_names_the_budgets():
         "-max_mflops14-max_latency_ms2.5"
 
 
-def test_default_run_folder_names_the_budgets():
+def test_default_run_folder_names_the_budgets_and_the_score():
     def out_dir(*args):
         return str(compose_config("search", ["+space=tiny", *args]).out_dir)
 
-    assert out_dir() == "runs/search/tiny-small-synthetic-seed0"
+    assert out_dir() == f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     assert out_dir("search.max_mflops=14", "search.max_params_m=0.5") == \
-        "runs/search/tiny-small-synthetic-seed0-max_mflops14-max_params_m0.5"
+        f"runs/search/tiny-small-synthetic-seed0-max_mflops14-max_params_m0.5{SCORE_SUFFIX}"
     assert out_dir("search.max_mflops=14", "out_dir=elsewhere") == "elsewhere"
+    # and the score: every score's search is a study of its own
+    assert out_dir("search.score=[naswot,mflops]") == \
+        "runs/search/tiny-small-synthetic-seed0-naswot+mflops"
+    assert out_dir("search.score=supernet_loss", "search.max_mflops=3") == \
+        "runs/search/tiny-small-synthetic-seed0-max_mflops3-supernet_loss"
 
 
 def test_infeasible_latency_budget_is_refused_before_training(tmp_path):
@@ -104,11 +110,11 @@ def test_budgeted_run_after_an_unbudgeted_one_gets_its_own_folder(tmp_path):
     is a process of its own: with hardware.threads=null it records torch's default thread
     count of a fresh process."""
     base = [a for a in SMALL_SEARCH if not a.startswith("hardware.threads")]
-    quick = ["search.n_trials=6", "search.compare_random=false",
+    quick = ["search.n_trials=6", "search.compare_random=false", "search.score=supernet_acc",
              "hardware.latency.repeats=6", "hardware.latency.warmup=1"]
     run_task("search", ["+space=tiny", *SMALL_SEARCH, *quick, "search.export_pareto=false"],
              cwd=tmp_path)  # no UserError: the command would exit 0
-    plain_dir = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    plain_dir = tmp_path / "runs/search/tiny-small-synthetic-seed0-supernet_acc"
     checkpoint = tmp_path / "runs/supernets/tiny-small-synthetic-seed0/checkpoint.pt"
     assert (plain_dir / "study.db").is_file() and checkpoint.is_file()
     stamp = checkpoint.stat().st_mtime_ns
@@ -121,7 +127,7 @@ def test_budgeted_run_after_an_unbudgeted_one_gets_its_own_folder(tmp_path):
     r = run_cli("search", "+space=tiny", *base, *quick, f"search.max_mflops={limit:g}",
                 cwd=tmp_path)  # hardware.threads left at null: torch's default
     assert r.returncode == 0, r.stderr
-    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0-max_mflops{limit:g}"
+    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0-max_mflops{limit:g}-supernet_acc"
     assert f"run folder {out.relative_to(tmp_path)}" in r.stdout
     assert "reusing it" in r.stdout and checkpoint.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in (tmp_path / "runs/supernets").iterdir()
@@ -132,7 +138,7 @@ def test_budgeted_run_after_an_unbudgeted_one_gets_its_own_folder(tmp_path):
                               "print(torch.get_num_threads())"], capture_output=True, text=True)
     threads = int(default.stdout)  # torch's default in a fresh process like the search's
     assert run["latency_setting"]["threads"] == threads
-    name = f"tiny-small-synthetic-seed0-max_mflops{limit:g}-nsga2"
+    name = f"tiny-small-synthetic-seed0-max_mflops{limit:g}-supernet_acc-nsga2"
     assert len(complete_trials(f"sqlite:///{out / 'study.db'}", name)) == 6
     cards = list((out / "exported").glob("*/README.md"))
     assert cards and all(f"fp32, {threads} threads" in c.read_text() for c in cards)

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import SMALL_SEARCH, cli_command, complete_trials, run_task, small_search
+from helpers import (
+    SCORE_SUFFIX,
+    SMALL_SEARCH,
+    cli_command,
+    complete_trials,
+    run_task,
+    small_search,
+)
 
 from mlpnas.cost import CostModel, flops_table
 from mlpnas.errors import UserError
@@ -146,14 +153,14 @@ def test_two_workers_on_the_default_storage(tmp_path):
     ran = [int(so.split("nsga2 study")[1].split("(")[1].split(" ")[0]) for so in outs]
     assert all(n > 0 for n in ran), ran  # both workers ran trials
     done = complete_trials(f"sqlite:///{tmp_path / 'search' / 'study.db'}",
-                           "tiny-small-synthetic-seed0-nsga2")
+                           f"tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2")
     assert 24 <= len(done) <= 25 and len({t.number for t in done}) == len(done)
 
 
 @pytest.mark.slow
 def test_two_workers_starting_a_fresh_study_set_it_up_and_seed_it_once(tmp_path):
     _two_workers(tmp_path, 6)  # no earlier run: both start at once, the supernet is trained once
-    trials = optuna.load_study(study_name="tiny-small-synthetic-seed0-nsga2",
+    trials = optuna.load_study(study_name=f"tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2",
                                storage=f"sqlite:///{tmp_path / 'search' / 'study.db'}").trials
     labels = [t.user_attrs["seed"] for t in trials if "seed" in t.user_attrs]
     assert labels and sorted(labels) == sorted(set(labels)), labels
@@ -211,7 +218,7 @@ def test_two_workers_on_postgresql(tmp_path, postgres_url):
     run_task("search", small_search(tmp_path, "search.n_trials=2", "search.compare_random=false",
                                     f"search.storage={postgres_url}"))  # exit 0
     _two_workers(tmp_path, 20, f"search.storage={postgres_url}", separate_out=True)
-    done = complete_trials(postgres_url, "tiny-small-synthetic-seed0-nsga2")
+    done = complete_trials(postgres_url, f"tiny-small-synthetic-seed0{SCORE_SUFFIX}-nsga2")
     assert 20 <= len(done) <= 21 and len({t.number for t in done}) == len(done)
 
 

@@ -12,7 +12,7 @@ import sys
 
 import optuna
 import pytest
-from helpers import TINY_SEARCH, cli_command, run_task
+from helpers import SCORE_SUFFIX, TINY_SEARCH, cli_command, run_task
 
 from mlpnas.cli import main
 from mlpnas.cost import CostModel, flops_table
@@ -122,7 +122,7 @@ def _search(tmp_path, *extra, cwd=None):
 
 
 def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(tmp_path):
-    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    run = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\nsearch: {n_trials: 99}\n")  # a crashed run's
     _search(tmp_path)  # no UserError: the command would exit 0
@@ -139,7 +139,7 @@ def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(
 
 
 def test_an_empty_study_file_is_refused_and_nothing_is_overwritten(tmp_path):
-    run = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    run = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     run.mkdir(parents=True)
     (run / "study.db").write_bytes(b"")
     (run / "trials.csv").write_text("precious\n")
@@ -192,7 +192,7 @@ def test_a_seed_whose_worker_was_killed_is_evaluated_exactly_once(tmp_path):
 def test_two_workers_with_the_same_number_are_refused(tmp_path):
     from mlpnas.tasks._common import held_alone
 
-    out = tmp_path / "runs/search/tiny-small-synthetic-seed0"
+    out = tmp_path / f"runs/search/tiny-small-synthetic-seed0{SCORE_SUFFIX}"
     with held_alone(out.parent / f".{out.name}.worker0.lock", "busy"):
         # the lock is an flock on its own open file: held here, it refuses this process too
         with pytest.raises(UserError) as e:
@@ -243,7 +243,7 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
     else's, shared) are reused; an output folder there is one sentence naming it."""
     base = tmp_path / "shared"
     base.mkdir()
-    _search(base)  # no UserError: the command would exit 0
+    _search(base, "search.score=supernet_acc")  # no UserError: the command would exit 0
     if os.geteuid() != 0:  # as root the files are someone else's already; else drop write
         for p in [base / "runs", *(base / "runs").rglob("*")]:
             p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -254,7 +254,8 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
         if p.stat().st_mode & 0o005 != 0o005 and str(p).startswith(tempfile_root()):
             p.chmod(p.stat().st_mode | 0o005)
     env = dict(os.environ, HOME=str(mine), MPLCONFIGDIR=str(mine / "mpl"))
-    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH),
+    common = [*_as_another_user(), *cli_command("search", "+space=tiny", *TINY_SEARCH,
+                                                "search.score=supernet_acc"),
               f"supernet_dir={base}/runs/supernets/tiny-small-synthetic-seed0",
               f"cache_dir={base}/runs/cache"]
     ok = subprocess.run([*common, f"out_dir={mine}/search"], capture_output=True, text=True,

@@ -73,19 +73,42 @@ def test_extract_leaves_the_supernet_alone_and_copies_weights():
 
 
 def test_weight_sharing():
+    """What the extracted networks of two architectures share, value for value: every
+    CycleFC kernel the same weights; a smaller Hire-MLP region a prefix of the largest's; each
+    permutator segment count its own FCs; a smaller MLP ratio the first hidden channels."""
     space = load_space("all_mixers")
     net = build_supernet(space, 10)
-    block = net.stages[0].blocks[0]
-    # one set of CycleFC / shift weights for every kernel option
-    assert set(block.mixers) == {"cycle", "shift", "hire", "permute"}
-    assert block.mixers["cycle"].along_w.weight.shape == (32, 32)
-    # hire: the largest region's FCs; smaller regions use a prefix
-    assert block.mixers["hire"].fc_h1.weight.shape == (16, 4 * 32)
-    # permute: one (fc_h, fc_w) per segment option (16x16 map, width 32)
-    assert {k: tuple(v.weight.shape) for k, v in block.mixers["permute"].fc_h.items()} == {
-        "8": (64, 64), "16": (32, 32), "32": (16, 16)}
-    # MLP: the largest ratio's hidden width
-    assert block.mlp.fc1.weight.shape == (4 * 32, 32)
+    with torch.no_grad():  # distinct values everywhere, so that equality means sharing
+        for p in net.parameters():
+            p.copy_(torch.randn_like(p))
+
+    def block0(key):
+        state = net.extract(space.arch_from_key(key)).state_dict()
+        return {k[len("stages.0.blocks.0."):]: v for k, v in state.items()
+                if k.startswith("stages.0.blocks.0.")}
+
+    tail = "_c3r2_c3r2_c3r2"
+    c3, c7 = block0("c3r2" + tail), block0("c7r4" + tail)
+    for k in ("mixer.along_w.weight", "mixer.along_h.weight", "mixer.fc_c.weight",
+              "norm1.weight", "norm2.weight"):
+        assert torch.equal(c3[k], c7[k]), k
+    # MLP ratio 2 of width 32: the first 64 of the 128 hidden channels of ratio 4
+    assert torch.equal(c3["mlp.fc1.weight"], c7["mlp.fc1.weight"][:64])
+    assert torch.equal(c3["mlp.fc2.weight"], c7["mlp.fc2.weight"][:, :64])
+    # Hire-MLP: region 2 folds 2 x 32 channels, a prefix of region 4's 4 x 32; steps share all
+    h2, h4, h4s = block0("h2.0r2" + tail), block0("h4.0r2" + tail), block0("h4.1r2" + tail)
+    assert h2["mixer.fc_h1.weight"].shape == (16, 2 * 32)
+    assert torch.equal(h2["mixer.fc_h1.weight"], h4["mixer.fc_h1.weight"][:, :64])
+    assert torch.equal(h2["mixer.fc_w2.weight"], h4["mixer.fc_w2.weight"][:64])
+    assert all(torch.equal(h4[k], h4s[k]) for k in h4)
+    # ViP: one (fc_h, fc_w) pair per segment count, the rest of the mixer shared
+    p8, p16 = block0("p8r2" + tail), block0("p16r2" + tail)
+    assert p8["mixer.fc_h.weight"].shape == (64, 64) and p16["mixer.fc_h.weight"].shape == (32, 32)
+    assert torch.equal(p8["mixer.fc_c.weight"], p16["mixer.fc_c.weight"])
+    assert torch.equal(p8["mixer.proj.weight"], p16["mixer.proj.weight"])
+    # families do not share mixer weights, but do share the block's norms and MLP
+    assert torch.equal(c3["norm1.weight"], p8["norm1.weight"])
+    assert torch.equal(c3["mlp.fc1.weight"], p8["mlp.fc1.weight"])
 
 
 def test_only_the_active_path_runs():

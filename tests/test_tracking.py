@@ -25,12 +25,13 @@ def test_training_and_search_curves_go_to_tensorboard(tiny_search_run):
 
     events = EventAccumulator(str(tiny_search_run / "tensorboard")).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"supernet/loss_largest", "supernet/lr", "supernet/val_acc_largest",
-            "search_nsga2/accuracy",
-            "search_nsga2/mflops", "search_nsga2/feasible", "search_random/accuracy",
-            "search_nsga2/best_feasible_accuracy"} <= tags
     nsga2 = _studies(tiny_search_run)["nsga2"]
-    logged = {e.step: e.value for e in events.Scalars("search_nsga2/accuracy")}
+    score = nsga2.metric_names[0]  # the objectives by the study's names: the score, the cost
+    assert score == "supernet_acc"
+    assert {"supernet/loss_largest", "supernet/lr", "supernet/val_acc_largest",
+            f"search_nsga2/{score}", "search_nsga2/mflops", "search_nsga2/feasible",
+            f"search_random/{score}", f"search_nsga2/best_feasible_{score}"} <= tags
+    logged = {e.step: e.value for e in events.Scalars(f"search_nsga2/{score}")}
     assert logged == pytest.approx({t.number: t.values[0] for t in nsga2.trials})
     assert "summary/text_summary" in events.Tags()["tensors"]
 

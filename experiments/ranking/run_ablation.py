@@ -8,7 +8,8 @@ and the table `ablation.md` / `ablation.json` next to this file.
         [--rank rank.epochs=2 ...]
 
 BENCHMARK names the experiment config (`conf/experiment/BENCHMARK.yaml`) whose seed-0 search
-run `runs/search/BENCHMARK-seed0` holds the ranking plan and the standalone jobs; `--rank`
+run `runs/search/BENCHMARK-seed0-supernet_acc` (`mlpnas search +experiment=BENCHMARK
+search.score=supernet_acc`) holds the ranking plan and the standalone jobs; `--rank`
 passes the options that run's `mlpnas rank` was given (its standalone epochs and seeds pick
 the same jobs folder).
 
@@ -73,7 +74,8 @@ def main() -> None:
                     help="further mlpnas rank options of the benchmark run")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    run = ROOT / "runs/search" / f"{args.benchmark}-seed0"
+    # the benchmark's search, scored by the supernet's holdout accuracy (the default then)
+    run = ROOT / "runs/search" / f"{args.benchmark}-seed0-supernet_acc"
     experiment = f"+experiment={args.benchmark}"
     if not (run / "rank" / "plan.json").is_file():
         raise SystemExit(f"{run} has no ranking plan; run `mlpnas rank {run}` first.")

@@ -11,7 +11,8 @@ supernets; writes `ablation_BENCHMARK_loss.json` / `.md` next to this file. Adde
 ablation's accuracy-based taus were seen (a diagnosis, not part of the fixed protocol): the
 standalone accuracies of the 30 architectures spread by about 1 point, while the holdout
 split of 1,120 images resolves accuracy in steps of 0.09 points with a sampling error of
-about 0.75 points; the loss is a continuous score of the same predictions.
+about 0.75 points; the loss is a continuous score of the same predictions. (Since then the
+holdout loss is the registered score `supernet_loss`, which `mlpnas rank` reports itself.)
 """
 
 from __future__ import annotations
@@ -23,29 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from mlpnas.data import build_data, iterate_batches, sequential_batches
+from mlpnas.data import build_data
 from mlpnas.rank import correlation, difference, kendall_tau
 from mlpnas.space import load_space
-from mlpnas.supernet import load_trained_supernet
-from mlpnas.train import CHECKPOINT, has_batchnorm, load_checkpoint, recalibrate_bn
+from mlpnas.supernet import load_trained_supernet, subnet_metrics
+from mlpnas.train import CHECKPOINT, load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 
-@torch.no_grad()
 def holdout_loss(net, space, arch_key: str, data, recal_batches: int) -> float:
-    model = net.extract(space.arch_from_key(arch_key)).eval()
-    if has_batchnorm(model) and recal_batches > 0:
-        recalibrate_bn(model, data.train, 500, recal_batches, torch.device("cpu"))
-    total, n = 0.0, 0
-    for x, y in iterate_batches(data.holdout, sequential_batches(len(data.holdout), 500)):
-        total += float(F.cross_entropy(model(x), y, reduction="sum"))
-        n += len(y)
-    return total / n
+    """The registered score `supernet_loss` (mlpnas.supernet.subnet_metrics)."""
+    return subnet_metrics(net, space.arch_from_key(arch_key), data.holdout, data.train, 500,
+                          torch.device("cpu"), recal_batches)["loss"]
 
 
 def main() -> None:
@@ -56,7 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = json.loads((HERE / f"ablation_{args.benchmark}.json").read_text())
-    run_cfg = OmegaConf.load(ROOT / "runs/search" / f"{args.benchmark}-seed0" / "config.yaml")
+    run_cfg = OmegaConf.load(ROOT / "runs/search" / f"{args.benchmark}-seed0-supernet_acc"
+                             / "config.yaml")
     space = load_space(str(run_cfg.space.name), str(run_cfg.space.scale))
     data_cfg = OmegaConf.to_container(run_cfg.data)
     data = build_data(data_cfg, space.input_size, int(run_cfg.seed))

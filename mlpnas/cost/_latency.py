@@ -28,19 +28,10 @@ import torch
 from torch import nn
 
 from ..space import Arch, Space
+from ._names import describe_setting
 from ._table import BlockTable, arch_model, block_spec, each_block, skeleton, space_digest
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def describe_setting(record: dict) -> str:
-    """A stored latency setting (`LatencySetting.record()`, e.g. from a run's run.json) as
-    one line: device, batch, dtype and, on the CPU, the threads; missing fields are left out."""
-    cuda = str(record.get("device", "")).startswith("cuda")
-    parts = [record.get("device_name") or record.get("device"),
-             record.get("batch_size") and f"batch {record['batch_size']}", record.get("dtype"),
-             not cuda and record.get("threads") and f"{record['threads']} threads"]
-    return ", ".join(str(x) for x in parts if x)
 
 
 def device_name(device: str = "cpu") -> str:

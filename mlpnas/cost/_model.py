@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..space import Arch, BlockChoice, Space
+from ._names import COST_TABLE
 from ._table import BlockTable
 
 # search-facing cost name -> (table metric, scale)
-COSTS = {"mflops": ("macs", 1e-6), "params_m": ("params", 1e-6),
-         "latency_ms": ("latency_ms", 1.0)}
+COSTS = {c.name: (c.metric, c.factor) for c in COST_TABLE.values()}
 
 
 class CostModel:
@@ -20,7 +20,7 @@ class CostModel:
         self.latency = latency
 
     def _table(self, name: str) -> BlockTable:
-        if name == "latency_ms":
+        if COST_TABLE[name].measured:
             if self.latency is None:
                 raise ValueError("no latency table: latency was not asked for")
             return self.latency
@@ -28,7 +28,10 @@ class CostModel:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return ("mflops", "params_m") + (("latency_ms",) if self.latency is not None else ())
+        """The costs this model prices: the counted ones, and the measured ones when it has
+        a latency table."""
+        return tuple(n for n, c in COST_TABLE.items() if not c.measured or
+                     self.latency is not None)
 
     def cost(self, arch: Arch, name: str) -> float:
         metric, scale = COSTS[name]

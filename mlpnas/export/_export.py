@@ -70,6 +70,9 @@ def model_card(info: Mapping[str, Any]) -> str:
             ("latency (ms, predicted)", m.get("latency_ms")),
             ("latency (ms, measured)", m.get("latency_ms_measured")),
             ("latency setting", m.get("latency_setting")),
+            (f"search score `{m.get('score')}`", m.get("score_value")),
+            ("the score", m.get("score_label")),
+            ("score measured on", m.get("score_on")),
             ("accuracy", m.get("accuracy")),
             ("accuracy measured on", m.get("accuracy_on")),
             ("supernet accuracy (inherited weights)", m.get("supernet_accuracy")),
@@ -132,6 +135,40 @@ def write_hub_config(out: Path, model: MlpBackbone, record: Mapping[str, Any]) -
             model.pretrained_cfg = before
         else:
             del model.pretrained_cfg
+
+
+def write_export(model: MlpBackbone, out_dir: str | Path, arch_key: str,
+                 info: Mapping[str, Any] | None = None, onnx: bool = False) -> Path:
+    """Export `model` (eval mode) to `out_dir`; with `onnx`, also `model.onnx` (any batch
+    size; the architecture key, input size and preprocessing in its metadata), checked
+    against PyTorch in onnxruntime at batch 1 and 3, the check recorded in the model card."""
+    folder = export_model(model, out_dir, arch_key, info)
+    if onnx:
+        from ._onnx import CHECK_BATCHES, ONNX_FILE, export_onnx, onnx_max_error
+
+        cpu = model.cpu()
+        input_size = (model.in_chans, *model.spec.img_size)
+        info = dict(info or {})
+        meta = {"arch": arch_key, **{k: v for k, v in (info.get("preprocessing") or {}).items()
+                                     if k != "input_size"}}
+        path = export_onnx(cpu, folder / ONNX_FILE, input_size, meta)
+        error = max(onnx_max_error(path, cpu, torch.randn(n, *input_size))
+                    for n in CHECK_BATCHES)
+        info["metrics"] = {**info.get("metrics", {}), "onnx_max_abs_error": error}
+        export_model(cpu, folder, arch_key, info)  # the model card records the ONNX check
+    return folder
+
+
+def export_fresh(spec: NetSpec, out_dir: str | Path, arch_key: str,
+                 info: Mapping[str, Any] | None = None, seed: int = 0,
+                 onnx: bool = False) -> Path:
+    """Export the architecture `spec` freshly initialised (torch seed `seed`; the global
+    random state is left as it was): an architecture found without a supernet, for
+    `mlpnas retrain` to train."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MlpBackbone(spec).eval()
+    return write_export(model, out_dir, arch_key, info, onnx)
 
 
 def write_arch_file(out_dir: str | Path, spec: NetSpec, arch_key: str,

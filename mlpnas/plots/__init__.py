@@ -1,6 +1,7 @@
 """Plots of a search run, reproduced from its stored results: compute the numbers (small
 NamedTuples, tested), then draw them (matplotlib, imported only when drawing)."""
 
+from ..search import RANKING_CSV, RANKING_JSON, RANKING_PNG, RunResults, load_results
 from ._draw import (
     MEASURED_LATENCY_PLOT,
     draw_choices,
@@ -11,22 +12,17 @@ from ._draw import (
     plot_run,
 )
 from ._info import (
-    RANKING_CSV,
-    RANKING_JSON,
-    RANKING_PNG,
     ChoiceInfo,
     HypervolumeInfo,
     MeasuredLatencyInfo,
     ParetoPlotInfo,
     RankingInfo,
     RankingPoint,
-    RunResults,
     choice_info,
     has_measured_latency,
     has_ranking,
     hypervolume_info,
     load_ranking,
-    load_results,
     measured_latency_info,
     pareto_info,
     ranking_info,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..cost import COST_TABLE
+from ..search import RANKING_PNG, load_results
 from ._info import (
-    RANKING_PNG,
     ChoiceInfo,
     HypervolumeInfo,
     MeasuredLatencyInfo,
@@ -16,17 +17,15 @@ from ._info import (
     has_measured_latency,
     has_ranking,
     hypervolume_info,
-    load_results,
     measured_latency_info,
     pareto_info,
+    plotted_costs,
     ranking_info,
     summary_numbers,
 )
 
 MEASURED_LATENCY_PLOT = "pareto_latency_measured.png"
 
-LABELS = {"mflops": "MFLOPs (fvcore multiply-adds)", "latency_ms": "latency (ms)",
-          "params_m": "parameters (M)", "accuracy": "top-1 accuracy (inherited weights)"}
 
 
 def _plt():
@@ -87,8 +86,8 @@ def draw_pareto(info: ParetoPlotInfo, path: Path, title: str = "") -> Path:
                     fontsize=8, color="darkgreen")
     if info.budget is not None:
         ax.axvline(info.budget, color="tab:red", ls=":", lw=1.5, label="budget")
-    ax.set_xlabel(LABELS.get(info.x_name, info.x_name))
-    ax.set_ylabel(LABELS["accuracy"])
+    ax.set_xlabel(COST_TABLE[info.x_name].label if info.x_name in COST_TABLE else info.x_name)
+    ax.set_ylabel(info.y_label, fontsize=8 if len(info.y_label) > 40 else None)
     return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
 
 
@@ -115,7 +114,7 @@ def draw_measured_latency(info: MeasuredLatencyInfo, path: Path, title: str = ""
                         fontsize=8, color="darkgreen")
     xlabel = "latency (ms, measured end to end)"
     ax.set_xlabel(f"{xlabel}: {info.setting}" if info.setting else xlabel, fontsize=9)
-    ax.set_ylabel(LABELS["accuracy"])
+    ax.set_ylabel(info.y_label, fontsize=8 if len(info.y_label) > 40 else None)
     return _finish(fig, ax, path, title, {"fontsize": 8, "loc": "lower right"})
 
 
@@ -151,12 +150,12 @@ def draw_choices(info: ChoiceInfo, path: Path, title: str = "") -> Path:
 
 def draw_ranking(info: RankingInfo, path: Path, title: str = "") -> Path:
     """Standalone accuracy (seed mean, bars from the lowest to the highest seed) against the
-    supernet's accuracy, coloured by MFLOPs; random picks hollow, the supernet's pick
-    within the budget circled."""
+    search's score, coloured by MFLOPs; random picks as squares, the score's pick within the
+    budget circled."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 5))
     pts = info.points
-    ax.errorbar([p.supernet for p in pts], [p.standalone for p in pts],
+    ax.errorbar([p.score for p in pts], [p.standalone for p in pts],
                 yerr=[[p.standalone - p.low for p in pts], [p.high - p.standalone for p in pts]],
                 fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
     lo, hi = min(p.mflops for p in pts), max(p.mflops for p in pts)
@@ -164,7 +163,7 @@ def draw_ranking(info: RankingInfo, path: Path, title: str = "") -> Path:
         sel = [p for p in pts if p.source == source]
         if not sel:
             continue
-        sc = ax.scatter([p.supernet for p in sel], [p.standalone for p in sel],
+        sc = ax.scatter([p.score for p in sel], [p.standalone for p in sel],
                         c=[p.mflops for p in sel], cmap="viridis", vmin=lo, vmax=hi, s=30,
                         marker=marker, edgecolor="k", linewidth=0.4, zorder=2,
                         label={"front": "from the search's front layers",
@@ -172,9 +171,9 @@ def draw_ranking(info: RankingInfo, path: Path, title: str = "") -> Path:
     fig.colorbar(sc, ax=ax, label="MFLOPs")
     for p in pts:
         if p.arch == info.regret_pick:
-            ax.scatter([p.supernet], [p.standalone], s=160, facecolor="none",
-                       edgecolor="tab:red", lw=1.5, zorder=3, label="supernet's pick")
-    ax.set_xlabel("accuracy with supernet weights (holdout)")
+            ax.scatter([p.score], [p.standalone], s=160, facecolor="none",
+                       edgecolor="tab:red", lw=1.5, zorder=3, label=f"{info.score}'s pick")
+    ax.set_xlabel(info.score_label, fontsize=8 if len(info.score_label) > 50 else None)
     ax.set_ylabel(f"standalone accuracy (val, mean of {info.seeds} seeds)")
     ci = info.kendall_tau_ci
     head = (f"Kendall tau {info.kendall_tau:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -194,10 +193,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     results = load_results(run_dir)
     title = f"{results.run.get('space')} ({results.run.get('scale')}), {results.run.get('data')}"
     written = []
-    for cost in ("mflops", "latency_ms"):
-        if cost in results.trials and results.trials[cost].notna().any():
-            written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png",
-                                       title))
+    for cost in plotted_costs(results):
+        written.append(draw_pareto(pareto_info(results, cost), out / f"pareto_{cost}.png", title))
     if has_measured_latency(results):
         written.append(draw_measured_latency(measured_latency_info(results),
                                              out / MEASURED_LATENCY_PLOT, title))

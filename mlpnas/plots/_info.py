@@ -12,47 +12,37 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..cost import describe_setting
+from ..cost import COST_NAMES, describe_setting
 from ..errors import UserError
-from ..search import DIRECTIONS, hypervolume_history, pareto_mask
+from ..search import (
+    RANKING_CSV,
+    RANKING_JSON,
+    RunResults,
+    hypervolume_history,
+    objective_directions,
+    pareto_mask,
+)
 from ..spec import FAMILIES
 
-TRIALS_FILE = "trials.csv"
-RUN_FILE = "run.json"
-PARETO_FILE = "pareto.csv"
-RANKING_CSV, RANKING_JSON, RANKING_PNG = "ranking.csv", "ranking.json", "ranking.png"
 MEASURED = "latency_ms_measured"
 
 FAMILY_NAMES = {info.code: name for name, info in FAMILIES.items()}
 
 
-class RunResults(NamedTuple):
-    trials: pd.DataFrame
-    run: dict
-    pareto: pd.DataFrame | None = None   # pareto.csv (with measured latencies), if written
-
-    @property
-    def objectives(self) -> list[str]:
-        return list(self.run["objectives"])
-
-    @property
-    def sampler(self) -> str:
-        return self.run["sampler"]
+def axis_label(score: dict) -> str:
+    """The y-axis label of a run's accuracy axis: the score's key and what it is."""
+    better = "higher" if score.get("direction", "maximize") == "maximize" else "lower"
+    if score.get("key") == "accuracy":  # a run written before scores existed
+        return "top-1 accuracy (inherited weights)"
+    return f"{score['key']}: {score['label']} ({better} is better)"
 
 
-def load_results(run_dir: str | Path) -> RunResults:
-    d = Path(run_dir)
-    if not (d / TRIALS_FILE).is_file() or not (d / RUN_FILE).is_file():
-        raise UserError(f"'{d}' is not a search run folder (it has no {TRIALS_FILE} and "
-                        f"{RUN_FILE}); give the folder `mlpnas search` printed at its start.")
-    trials = pd.read_csv(d / TRIALS_FILE, keep_default_na=False,
-                         na_values={c: [""] for c in ("accuracy", "mflops", "params_m",
-                                                      "latency_ms", "violation")})
-    try:
-        pareto = pd.read_csv(d / PARETO_FILE)
-    except (FileNotFoundError, pd.errors.EmptyDataError):  # not written, or written empty
-        pareto = None
-    return RunResults(trials, json.loads((d / RUN_FILE).read_text()), pareto)
+PLOTTED = ("mflops", "latency_ms")  # the costs a run's Pareto plots are drawn against
+
+
+def plotted_costs(results: RunResults) -> list[str]:
+    """The costs of PLOTTED that the run has values of."""
+    return [c for c in PLOTTED if c in results.trials and results.trials[c].notna().any()]
 
 
 class Point(NamedTuple):
@@ -64,7 +54,7 @@ class Point(NamedTuple):
 
 class ParetoPlotInfo(NamedTuple):
     x_name: str                        # the cost on the x axis
-    y_name: str                        # "accuracy"
+    y_name: str                        # the score of the accuracy axis (its key)
     front: list[Point]                 # the sampler's feasible Pareto front, by x
     dominated: list[Point]             # feasible, not on the front
     infeasible: list[Point]            # violating a budget
@@ -72,15 +62,17 @@ class ParetoPlotInfo(NamedTuple):
     seeds: list[Point]                 # the enqueued uniform architectures
     budget: float | None               # the budget on this cost, if any
     sampler: str
+    y_label: str = "top-1 accuracy (inherited weights)"   # what the score is
+    y_direction: str = "maximize"
 
 
-def _front(frame: pd.DataFrame, x: str) -> pd.DataFrame:
+def _front(frame: pd.DataFrame, x: str, axis_direction: str) -> pd.DataFrame:
     feas = frame[frame["feasible"].astype(bool)].drop_duplicates("arch")
     feas = feas[feas[x].notna()]
     if feas.empty:
         return feas
     mask = pareto_mask(feas[["accuracy", x]].to_numpy(float),
-                       [DIRECTIONS["accuracy"], DIRECTIONS[x]])
+                       objective_directions(["accuracy", x], axis_direction))
     return feas[mask].sort_values(x)
 
 
@@ -92,20 +84,22 @@ def _points(frame: pd.DataFrame, x: str) -> list[Point]:
 def pareto_info(results: RunResults, x: str = "mflops") -> ParetoPlotInfo:
     t = results.trials
     if x not in t.columns or t[x].isna().all():
-        have = [c for c in ("mflops", "params_m", "latency_ms") if c in t and t[c].notna().any()]
+        have = [c for c in COST_NAMES if c in t and t[c].notna().any()]
         raise UserError(f"this run has no '{x}' values; plot against one of its costs: "
                         f"{', '.join(have)}.")
     main = t[t["sampler"] == results.sampler]
     rand = t[t["sampler"] == "random"] if results.sampler != "random" else t.iloc[0:0]
-    front = _front(main, x)
+    d = results.axis_direction
+    front = _front(main, x, d)
     feasible = main[main["feasible"].astype(bool)]
     dominated = feasible[~feasible["arch"].isin(front["arch"])].drop_duplicates("arch")
     infeasible = main[~main["feasible"].astype(bool)].drop_duplicates("arch")
     seeds = main[main["seed"].astype(str) != ""].drop_duplicates("seed")
     budget = results.run.get("budgets", {}).get(x)
-    return ParetoPlotInfo(x, "accuracy", _points(front, x), _points(dominated, x),
-                          _points(infeasible, x), _points(_front(rand, x), x),
-                          _points(seeds, x), budget, results.sampler)
+    score = results.score
+    return ParetoPlotInfo(x, score["key"], _points(front, x), _points(dominated, x),
+                          _points(infeasible, x), _points(_front(rand, x, d), x),
+                          _points(seeds, x), budget, results.sampler, axis_label(score), d)
 
 
 class MeasuredLatencyInfo(NamedTuple):
@@ -116,6 +110,7 @@ class MeasuredLatencyInfo(NamedTuple):
     predicted: list[float | None]      # the table's latency of each point, if it has one
     setting: str                       # how latency was measured (device, batch, threads)
     sampler: str
+    y_label: str = "top-1 accuracy (inherited weights)"
 
 
 def has_measured_latency(results: RunResults) -> bool:
@@ -130,7 +125,8 @@ def measured_latency_info(results: RunResults) -> MeasuredLatencyInfo:
                         "search.measure_pareto_latency=true.")
     p = results.pareto[results.pareto[MEASURED].notna()].sort_values(MEASURED)
     mask = pareto_mask(p[["accuracy", MEASURED]].to_numpy(float),
-                       [DIRECTIONS["accuracy"], DIRECTIONS["latency_ms"]])
+                       objective_directions(["accuracy", "latency_ms"],
+                                            results.axis_direction))
     if "seed" in p:  # an all-empty seed column reads back as float NaN
         seed = p["seed"].astype(object).fillna("").astype(str)
     else:
@@ -141,7 +137,8 @@ def measured_latency_info(results: RunResults) -> MeasuredLatencyInfo:
     predicted = ([None if pd.isna(v) else float(v) for v in p["latency_ms"]]
                  if "latency_ms" in p else [None] * len(points))
     setting = describe_setting(results.run.get("latency_setting") or {})
-    return MeasuredLatencyInfo(points, front, predicted, setting, results.sampler)
+    return MeasuredLatencyInfo(points, front, predicted, setting, results.sampler,
+                               axis_label(results.score))
 
 
 class HypervolumeInfo(NamedTuple):
@@ -157,8 +154,9 @@ class HypervolumeInfo(NamedTuple):
 def hypervolume_info(results: RunResults) -> HypervolumeInfo:
     objs, scales = results.objectives, results.run["hv_reference"]
     t = results.trials
-    main = hypervolume_history(t[t["sampler"] == results.sampler], objs, scales)
-    rand = (hypervolume_history(t[t["sampler"] == "random"], objs, scales)
+    d = results.axis_direction
+    main = hypervolume_history(t[t["sampler"] == results.sampler], objs, scales, d)
+    rand = (hypervolume_history(t[t["sampler"] == "random"], objs, scales, d)
             if results.sampler != "random" else [])
     final = main[-1] if main else 0.0
     final_r = rand[-1] if rand else None
@@ -177,7 +175,7 @@ class ChoiceInfo(NamedTuple):
 def choice_info(results: RunResults) -> ChoiceInfo:
     x = next(o for o in results.objectives if o != "accuracy")
     t = results.trials
-    front = _front(t[t["sampler"] == results.sampler], x)
+    front = _front(t[t["sampler"] == results.sampler], x, results.axis_direction)
     n_stages = len(front["arch"].iloc[0].split("_")) if len(front) else 0
     stages = [Counter() for _ in range(n_stages)]
     fams = [Counter() for _ in range(n_stages)]
@@ -194,8 +192,7 @@ def choice_info(results: RunResults) -> ChoiceInfo:
 
 def summary_numbers(results: RunResults) -> dict:
     """Everything a plot shows, as plain data (for tests and for `plot_numbers.json`)."""
-    costs = [c for c in ("mflops", "latency_ms") if c in results.trials
-             and results.trials[c].notna().any()]
+    costs = plotted_costs(results)
     out = {"pareto": {c: pareto_info(results, c)._asdict() for c in costs},
            "measured_latency": (measured_latency_info(results)._asdict()
                                 if has_measured_latency(results) else None),
@@ -206,7 +203,7 @@ def summary_numbers(results: RunResults) -> dict:
 
 class RankingPoint(NamedTuple):
     arch: str
-    supernet: float        # accuracy with the supernet's weights (the search's measure)
+    score: float           # the search's accuracy axis (its score) of the architecture
     standalone: float      # mean standalone accuracy over seeds
     low: float             # lowest and highest seed
     high: float
@@ -222,6 +219,8 @@ class RankingInfo(NamedTuple):
     mflops_tau: float | None
     seeds: int
     regret_pick: str | None
+    score: str = "supernet_acc"          # which score the x axis shows
+    score_label: str = "accuracy with supernet weights (holdout)"
 
 
 def has_ranking(folder: str | Path) -> bool:
@@ -239,16 +238,28 @@ def load_ranking(folder: str | Path) -> tuple[pd.DataFrame, dict]:
 
 
 def ranking_info(folder: str | Path) -> RankingInfo:
+    """The run's own accuracy axis (or, for a report without it, the first score it has of
+    supernet_acc, naswot, mflops) against the standalone accuracy."""
+    from ..rank import score_column
+
     table, stats = load_ranking(folder)
     seeds = [c for c in table.columns if c.startswith("seed") and c[4:].isdigit()]
     acc = table[seeds].to_numpy(float)
-    points = [RankingPoint(r["arch"], float(r["supernet_acc"]), float(acc[i].mean()),
+    scores = stats.get("scores") or {"supernet_acc": stats}
+    name = stats.get("axis_score") or next(
+        (n for n in ("supernet_acc", "naswot", "mflops") if n in scores), next(iter(scores)))
+    s = scores[name]
+    col = score_column(name)
+    points = [RankingPoint(r["arch"], float(r[col]), float(acc[i].mean()),
                            float(acc[i].min()), float(acc[i].max()), float(r["mflops"]),
                            str(r["source"]))
               for i, r in table.iterrows()]
-    return RankingInfo(points, stats["kendall_tau"], stats["kendall_tau_ci"],
+    label = ("accuracy with supernet weights (holdout)" if name == "supernet_acc" else
+             f"{name}" + (f": {stats['axis_label']}" if name == stats.get("axis_score")
+                          and stats.get("axis_label") else ""))
+    return RankingInfo(points, s["kendall_tau"], s["kendall_tau_ci"],
                        stats.get("seed_ceiling_tau"), stats.get("mflops_tau"), len(seeds),
-                       stats.get("regret_pick"))
+                       s.get("regret_pick"), name, label)
 
 
 def _plain(o):

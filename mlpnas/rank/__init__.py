@@ -3,10 +3,11 @@ Which architectures to train, the standalone jobs shared by several workers, and
 statistics (Kendall tau, Spearman rho, bootstrap intervals, seed ceiling, precision at k,
 regret). `mlpnas rank RUN_DIR` (tasks/rank.py) wires them to a search run."""
 
+from ..score import seed_columns
 from ._chance import chance_warning
 from ._jobs import Job, JobsDone, claimed, make_jobs, read_result, run_jobs, worker_order
 from ._pick import front_layers, pick_archs, random_feasible, read_keys
-from ._report import ranking_stats, seed_columns, summary_lines
+from ._report import ranking_stats, score_column, score_stats, summary_lines
 from ._stats import (
     Estimate,
     bootstrap_indices,
@@ -46,6 +47,8 @@ __all__ = [
     "regret",
     "run_jobs",
     "seed_ceiling",
+    "score_column",
+    "score_stats",
     "seed_columns",
     "seed_noise",
     "spearman_rho",

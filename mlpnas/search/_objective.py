@@ -7,19 +7,21 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from ..cost import CostModel
+from ..cost import BUDGET_OPTIONS, COST_NAMES, COST_TABLE
 from ..errors import UserError
 from ..space import Arch, BlockChoice, Space
 
-DIRECTIONS = {"accuracy": "maximize", "mflops": "minimize", "params_m": "minimize",
-              "latency_ms": "minimize"}
-BUDGETS = {"max_mflops": "mflops", "max_latency_ms": "latency_ms", "max_params_m": "params_m"}
-BUDGET_OPTION = {name: key for key, name in BUDGETS.items()}  # cost name -> search.<key>
-UNITS = {"mflops": "MFLOPs", "params_m": "M parameters", "latency_ms": "ms"}
+if TYPE_CHECKING:
+    from ..cost import CostModel
+
+DIRECTIONS = {"accuracy": "maximize", **{c.name: c.direction for c in COST_TABLE.values()}}
+BUDGETS = dict(BUDGET_OPTIONS)  # search.<option> -> cost name
+BUDGET_OPTION = {c.name: c.budget_option for c in COST_TABLE.values()}
+UNITS = {c.name: c.unit for c in COST_TABLE.values()}
 
 
 WORKER_ATTR = "mlpnas_worker"  # "host:pid" of the process evaluating a trial
@@ -62,10 +64,10 @@ def check_objectives(objectives: Sequence[str]) -> list[str]:
     unknown = [o for o in objectives if o not in DIRECTIONS]
     if unknown:
         raise UserError(f"unknown objective '{unknown[0]}' in search.objectives; use "
-                        f"accuracy and any of mflops, params_m, latency_ms.")
+                        f"accuracy and any of {', '.join(COST_NAMES)}.")
     if "accuracy" not in objectives or len(objectives) < 2:
-        raise UserError("search.objectives must hold accuracy and at least one cost "
-                        "(mflops, params_m or latency_ms).")
+        raise UserError(f"search.objectives must hold accuracy and at least one cost "
+                        f"({', '.join(COST_NAMES[:-1])} or {COST_NAMES[-1]}).")
     return objectives
 
 

@@ -9,10 +9,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from ..cost import COST_NAMES
 from ..errors import UserError
-from ._objective import DIRECTIONS
+from ._runfolder import AXIS, objective_directions
 
-COLUMNS = ["number", "sampler", "arch", "accuracy", "mflops", "params_m", "latency_ms",
+SPAN = "accuracy_span"  # in a hypervolume reference: the accuracy axis' unit
+
+COLUMNS = ["number", "sampler", "arch", "accuracy", *COST_NAMES,
            "feasible", "violation", "seed", "depths", "families", "state"]
 
 
@@ -28,8 +31,7 @@ def trials_frame(study: optuna.Study, sampler: str) -> pd.DataFrame:
         key = ua.get("arch", "")
         rows.append({
             "number": t.number, "sampler": sampler, "arch": key,
-            "accuracy": ua.get("accuracy"), "mflops": ua.get("mflops"),
-            "params_m": ua.get("params_m"), "latency_ms": ua.get("latency_ms"),
+            "accuracy": ua.get("accuracy"), **{c: ua.get(c) for c in COST_NAMES},
             "feasible": violation <= 0, "violation": violation, "seed": ua.get("seed", ""),
             "depths": "-".join(str(len(s.split("-"))) for s in key.split("_")) if key else "",
             "families": ua.get("families", ""), "state": t.state.name,
@@ -50,37 +52,46 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     return mask
 
 
-def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
+def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str],
+                 axis_direction: str = "maximize") -> pd.DataFrame:
     """Pareto-optimal feasible trials, one per architecture, sorted by the first cost."""
-    feasible = frame[frame["feasible"]].drop_duplicates("arch")
+    feasible = frame[frame["feasible"].astype(bool)].drop_duplicates("arch")
     if feasible.empty:
         return feasible
     values = feasible[list(objectives)].to_numpy(dtype=float)
-    front = feasible[pareto_mask(values, [DIRECTIONS[o] for o in objectives])]
+    front = feasible[pareto_mask(values, objective_directions(objectives, axis_direction))]
     cost = next(o for o in objectives if o != "accuracy")
     return front.sort_values(cost).reset_index(drop=True)
 
 
 def hv_reference(frames: Sequence[pd.DataFrame], objectives: Sequence[str],
-                 cost_scales: Mapping[str, float]) -> dict[str, float]:
-    """The hypervolume reference point shared by the studies of a run: the lowest accuracy of
-    any feasible trial of any of them, and for every cost its scale (the space's largest
-    value of that cost, or the budget when one is set)."""
-    accs = [f.loc[f["feasible"].astype(bool), "accuracy"] for f in frames]
+                 cost_scales: Mapping[str, float], axis_direction: str = "maximize"
+                 ) -> dict[str, float]:
+    """The hypervolume reference point shared by the studies of a run: the worst accuracy
+    axis value of any feasible trial of any of them, and for every cost its scale (the
+    space's largest value of that cost, or the budget when one is set)."""
+    accs = [f.loc[f["feasible"].astype(bool), AXIS] for f in frames]
     accs = pd.concat(accs) if accs else pd.Series(dtype=float)
-    ref = {"accuracy": float(accs.min()) if len(accs) else 0.0}
+    worst = accs.max() if axis_direction == "minimize" else accs.min()
+    span = float(accs.max() - accs.min()) if len(accs) else 0.0
+    # the axis is measured in units of its span, as every cost in units of its scale
+    ref = {AXIS: float(worst) if len(accs) else 0.0, SPAN: span if span > 0 else 1.0}
     ref.update({o: float(cost_scales[o]) for o in objectives if o != "accuracy"})
     return ref
 
 
 def normalised_losses(frame: pd.DataFrame, objectives: Sequence[str],
-                      reference: Mapping[str, float]) -> np.ndarray:
-    """Objectives as losses whose reference point is (0, 1, ..., 1): reference accuracy minus
-    accuracy, and every cost divided by its reference value."""
+                      reference: Mapping[str, float], axis_direction: str = "maximize"
+                      ) -> np.ndarray:
+    """Objectives as losses whose reference point is (0, 1, ..., 1): how far the accuracy
+    axis is better than the reference (negative), and every cost divided by its reference
+    value."""
     cols = []
+    sign = -1.0 if axis_direction == "minimize" else 1.0
     for o in objectives:
         v = frame[o].to_numpy(dtype=float)
-        cols.append(reference["accuracy"] - v if o == "accuracy" else v / reference[o])
+        cols.append(sign * (reference[AXIS] - v) / reference.get(SPAN, 1.0) if o == AXIS
+                    else v / reference[o])
     return np.stack(cols, axis=1)
 
 
@@ -97,18 +108,18 @@ def _compute_hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
 
 
 def _ref_point(objectives: Sequence[str]) -> np.ndarray:
-    return np.array([0.0 if o == "accuracy" else 1.0 for o in objectives])
+    return np.array([0.0 if o == AXIS else 1.0 for o in objectives])
 
 
 def hypervolume(frame: pd.DataFrame, objectives: Sequence[str],
-                reference: Mapping[str, float]) -> float:
+                reference: Mapping[str, float], axis_direction: str = "maximize") -> float:
     """Hypervolume of the feasible trials against `reference` (see `hv_reference`): the
     volume between the front and the point (lowest accuracy, largest costs), costs measured
     in units of their reference value."""
     feasible = frame[frame["feasible"].astype(bool)]
     if feasible.empty:
         return 0.0
-    loss = normalised_losses(feasible, objectives, reference)
+    loss = normalised_losses(feasible, objectives, reference, axis_direction)
     ref = _ref_point(objectives)
     loss = loss[np.all(loss < ref, axis=1)]
     if len(loss) == 0:
@@ -117,8 +128,9 @@ def hypervolume(frame: pd.DataFrame, objectives: Sequence[str],
 
 
 def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[str],
-                        reference: Mapping[str, float]) -> list[float]:
+                        reference: Mapping[str, float], axis_direction: str = "maximize"
+                        ) -> list[float]:
     """Hypervolume after each trial, in trial order."""
     ordered = frame.sort_values("number")
-    return [hypervolume(ordered.iloc[: i + 1], objectives, reference)
+    return [hypervolume(ordered.iloc[: i + 1], objectives, reference, axis_direction)
             for i in range(len(ordered))]

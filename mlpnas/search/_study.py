@@ -16,7 +16,8 @@ from optuna.trial import TrialState
 
 from ..errors import UserError
 from ..space import Arch
-from ._objective import DIRECTIONS, WORKER_ATTR, arch_params
+from ._objective import WORKER_ATTR, arch_params
+from ._runfolder import AXIS, LEGACY_SCORE, objective_directions
 
 SAMPLERS = ("nsga2", "tpe", "random")
 
@@ -125,10 +126,13 @@ def _serialise_sqlite(engine) -> None:
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list[str],
                sampler: optuna.samplers.BaseSampler,
-               budgets: Mapping[str, float] | None = None) -> optuna.Study:
-    """Create or resume the study `name`; a study run with other objectives or budgets is
-    refused rather than mixed with this one."""
-    directions = [DIRECTIONS[o] for o in objectives]
+               budgets: Mapping[str, float] | None = None,
+               score: Mapping | None = None) -> optuna.Study:
+    """Create or resume the study `name`; a study run with other objectives, budgets or
+    accuracy axis (`score`: the record of the score and its settings) is refused rather
+    than mixed with this one. The study's metric names are the score's key and the costs."""
+    score = dict(score or LEGACY_SCORE)
+    directions = objective_directions(objectives, score["direction"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, study_name=name, sampler=sampler,
                                 directions=directions, load_if_exists=True)
@@ -138,18 +142,28 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, objectives: list
     if study.metric_names is None:  # optuna-dashboard and optuna.visualization show them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(objectives))
+            study.set_metric_names([score["key"] if o == AXIS else o for o in objectives])
     budgets = {k: float(v) for k, v in sorted((budgets or {}).items())}
     for attr, value, option in (("objectives", objectives, "search.objectives"),
-                                ("budgets", budgets, "budgets (search.max_*)")):
+                                ("budgets", budgets, "budgets (search.max_*)"),
+                                ("score", score, "search.score and scoring.*")):
         stored = study.user_attrs.get(attr)
         if stored is None:
             study.set_user_attr(attr, value)
         elif stored != value:
-            raise UserError(f"study '{name}' in this storage was run with {attr} {stored}, "
-                            f"this run asks for {value}; use the same {option}, or another "
-                            f"out_dir (and search.storage, if set).")
+            raise UserError(f"study '{name}' in this storage was run with {attr} "
+                            f"{_short(stored)}, this run asks for {_short(value)}; use the "
+                            f"same {option}, or another out_dir (and search.storage, if set).")
     return study
+
+
+def _short(value) -> str:
+    """A stored setting for a sentence: a score record by its key and settings."""
+    if isinstance(value, Mapping) and "key" in value:
+        extra = {k: v for k, v in value.items() if k in ("scoring", "reference_archs",
+                                                         "supernet_trained")}
+        return f"{value['key']}" + (f" {extra}" if extra else "")
+    return str(value)
 
 
 def _dead_here(tag: str | None) -> bool:
@@ -215,12 +229,14 @@ def known_accuracies(*studies: optuna.Study) -> dict[str, float]:
 
 
 def best_feasible(study: optuna.Study) -> tuple[float, str] | None:
-    """(accuracy, arch key) of the most accurate trial within every budget: the most
-    accurate of Optuna's feasible Pareto front (`Study.best_trials`), or None."""
+    """(accuracy axis value, arch key) of the best trial within every budget: the best by
+    the accuracy axis of Optuna's feasible Pareto front (`Study.best_trials`), or None."""
     front = study.best_trials
     if not front:
         return None
-    best = max(front, key=lambda t: float(t.user_attrs.get("accuracy", 0.0)))
+    sign = -1.0 if (study.user_attrs.get("score") or LEGACY_SCORE)["direction"] == "minimize" \
+        else 1.0
+    best = max(front, key=lambda t: sign * float(t.user_attrs.get("accuracy", 0.0)))
     return float(best.user_attrs.get("accuracy", 0.0)), best.user_attrs.get("arch", "")
 
 

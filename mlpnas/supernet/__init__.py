@@ -9,7 +9,7 @@ from ..mixers import (
     ElasticShiftMixer,
 )
 from ._elastic import ElasticMlp, sort_mlp_channels
-from ._eval import SubnetEvaluator, subnet_accuracy
+from ._eval import SubnetEvaluator, extract_recalibrated, subnet_accuracy, subnet_metrics
 from ._export import export_subnets
 from ._metakernel import (
     ArchParameters,
@@ -41,10 +41,12 @@ __all__ = [
     "check_metakernel_space",
     "describe_mismatch",
     "export_subnets",
+    "extract_recalibrated",
     "fingerprint",
     "load_trained_supernet",
     "sort_mlp_channels",
     "subnet_accuracy",
+    "subnet_metrics",
     "train_metakernel",
     "train_supernet",
 ]

@@ -1,5 +1,5 @@
-"""Accuracy of a supernet's subnet with inherited weights, BatchNorm statistics
-re-estimated where needed."""
+"""A supernet's subnet with inherited weights: extract it, re-estimate its BatchNorm
+statistics where it has any, evaluate it. The one path that search, export and rank take."""
 
 from __future__ import annotations
 
@@ -8,25 +8,43 @@ import time
 import torch
 from torch.utils.data import Dataset
 
-from ..train import evaluate, has_batchnorm, recalibrate_bn
+from ..train import evaluate_metrics, has_batchnorm, recalibrate_bn
+
+
+def extract_recalibrated(supernet, arch, ds_recal: Dataset, batch_size: int,
+                         device: torch.device, recal_batches: int = 4, num_workers: int = 0,
+                         amp: str | None = None):
+    """The static network of `arch` with the supernet's weights (the supernet is left
+    untouched), its BatchNorm statistics re-estimated on `recal_batches` batches of
+    `ds_recal` if it has any and `recal_batches` > 0 (with 0 the supernet's statistics are
+    kept as they are)."""
+    model = supernet.extract(arch).eval()
+    if has_batchnorm(model) and recal_batches > 0:
+        recalibrate_bn(model, ds_recal, batch_size, recal_batches, device, num_workers, amp)
+    return model
+
+
+def subnet_metrics(supernet, arch, ds_eval: Dataset, ds_recal: Dataset, batch_size: int,
+                   device: torch.device, recal_batches: int = 4, limit: int | None = None,
+                   num_workers: int = 0, amp: str | None = None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of `arch` with inherited weights on `ds_eval`."""
+    model = extract_recalibrated(supernet, arch, ds_recal, batch_size, device, recal_batches,
+                                 num_workers, amp)
+    return evaluate_metrics(model, ds_eval, batch_size, device, limit, num_workers, amp)
 
 
 def subnet_accuracy(supernet, arch, ds_eval: Dataset, ds_recal: Dataset, batch_size: int,
                     device: torch.device, recal_batches: int = 4, limit: int | None = None,
                     num_workers: int = 0, amp: str | None = None) -> float:
-    """Accuracy of `arch` with inherited weights: extract the static network (the supernet is
-    left untouched), re-estimate BatchNorm statistics on training batches if it has any,
-    evaluate."""
-    model = supernet.extract(arch).eval()
-    if has_batchnorm(model) and recal_batches > 0:
-        recalibrate_bn(model, ds_recal, batch_size, recal_batches, device, num_workers, amp)
-    return evaluate(model, ds_eval, batch_size, device, limit, num_workers, amp)
+    """Accuracy of `arch` with inherited weights (see `subnet_metrics`)."""
+    return subnet_metrics(supernet, arch, ds_eval, ds_recal, batch_size, device,
+                          recal_batches, limit, num_workers, amp)["accuracy"]
 
 
 class SubnetEvaluator:
-    """arch -> top-1 accuracy with inherited weights on `ds_eval` (the search's holdout
+    """arch -> {"accuracy", "loss"} with inherited weights on `ds_eval` (the search's holdout
     split), BatchNorm statistics re-estimated on `ds_recal` where needed. Records the time
-    spent, for the search's timing split."""
+    spent."""
 
     def __init__(self, supernet, ds_eval: Dataset, ds_recal: Dataset, batch_size: int,
                  device: torch.device, recal_batches: int = 4, limit: int | None = None,
@@ -39,11 +57,11 @@ class SubnetEvaluator:
         self.seconds = 0.0
         self.calls = 0
 
-    def __call__(self, arch) -> float:
+    def __call__(self, arch) -> dict[str, float]:
         t = time.perf_counter()
-        acc = subnet_accuracy(self.supernet, arch, self.ds_eval, self.ds_recal,
-                              self.batch_size, self.device, self.recal_batches, self.limit,
-                              self.num_workers, self.amp)
+        out = subnet_metrics(self.supernet, arch, self.ds_eval, self.ds_recal, self.batch_size,
+                             self.device, self.recal_batches, self.limit, self.num_workers,
+                             self.amp)
         self.seconds += time.perf_counter() - t
         self.calls += 1
-        return acc
+        return out

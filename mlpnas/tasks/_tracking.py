@@ -1,6 +1,6 @@
 """Where users of TensorBoard, MLflow or Weights & Biases look: `log.tensorboard` writes the
 training curves (every epoch of the supernet, meta-kernel or standalone training) and the
-search (every trial's objectives, feasibility and the best feasible accuracy so far) with
+search (every trial's objectives, feasibility and the best feasible score so far) with
 torch's own SummaryWriter; `search.callbacks` adds Optuna callbacks named in the
 configuration (e.g. optuna-integration's MLflowCallback or WeightsAndBiasesCallback), so
 that no code is needed."""
@@ -61,20 +61,24 @@ class TensorBoardLog:
         self.writer.flush()
 
     def trial(self, study, trial) -> None:
-        """An Optuna callback: one trial's objectives and feasibility, and the best feasible
-        accuracy of its study so far (step: the trial number)."""
+        """An Optuna callback: one trial's objectives (by the study's metric names: the
+        score, the costs) and feasibility, and the best feasible score of its study so far
+        (step: the trial number)."""
         if trial.values is None:
             return
         name = study.study_name.rsplit("-", 1)[-1]  # the sampler: <base>-<sampler>
+        names = study.metric_names or [f"objective{i}" for i in range(len(trial.values))]
         feasible = bool(trial.user_attrs.get("feasible", True))
-        for key, value in zip(study.metric_names or [], trial.values):
+        for key, value in zip(names, trial.values):
             self.writer.add_scalar(f"search_{name}/{key}", float(value), trial.number)
         self.writer.add_scalar(f"search_{name}/feasible", float(feasible), trial.number)
-        acc = trial.user_attrs.get("accuracy")
-        if feasible and acc is not None:
-            self._best[name] = max(self._best.get(name, -math.inf), float(acc))
+        lower = (study.user_attrs.get("score") or {}).get("direction") == "minimize"
+        if feasible:
+            value = float(trial.values[0])
+            best = self._best.get(name)
+            self._best[name] = value if best is None else (min if lower else max)(best, value)
         if name in self._best:
-            self.writer.add_scalar(f"search_{name}/best_feasible_accuracy", self._best[name],
+            self.writer.add_scalar(f"search_{name}/best_feasible_{names[0]}", self._best[name],
                                    trial.number)
         self.writer.flush()
 

@@ -15,7 +15,7 @@ from ._common import plain
 def run_context(run_dir: Path):
     """The search run's own configuration, space, data and results."""
     from ..data import build_data
-    from ..plots import load_results
+    from ..search import load_results
     from ._common import run_folder_path, space_from_cfg
 
     results = load_results(run_dir)
@@ -62,42 +62,49 @@ def run(cfg: DictConfig):
     import torch
 
     from ..cost import CostModel, LatencySetting, flops_table, measure_arch
-    from ..supernet import export_subnets, load_trained_supernet
-    from ..train import evaluate, has_batchnorm, recalibrate_bn
-    from .search_report import export_infos
+    from ..search import EXPORT_DIR, REFERENCE_FILE
+    from ._scoring import axis_setting, build_axis, recorded_settings
+    from .search_report import export_archs, export_infos
 
     if not cfg.get("run_dir"):
         raise UserError("give the search run folder: mlpnas export RUN_DIR.")
     run_dir = Path(str(cfg.run_dir))
     run_cfg, space, data, results = run_context(run_dir)
     rows = select_rows(results, _pareto(run_dir), space, cfg.export).copy()
+    search_cfg, scoring_cfg = recorded_settings(run_cfg)
+    axis = axis_setting(search_cfg, scoring_cfg, space, data,
+                        metakernel=search_cfg.get("strategy") == "metakernel")
     sc = plain(run_cfg.search)
     device = torch.device(str(cfg.hardware.device))
-    net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data),
-                                plain(run_cfg.train), int(run_cfg.seed), data.num_classes,
-                                device)
+    net, metrics = None, None
+    if axis.train_supernet:
+        from ..supernet import SubnetEvaluator, load_trained_supernet
+
+        net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data),
+                                    plain(run_cfg.train), int(run_cfg.seed), data.num_classes,
+                                    device)
+        metrics = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]),
+                                  device, int(sc["recal_batches"]), sc.get("eval_limit"))
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
     setting = LatencySetting.from_cfg(cfg.hardware)
+    score = None
     for i, row in rows.iterrows():
         arch = space.arch_from_key(row["arch"])
         for name, value in costs.costs(arch).items():
             if pd.isna(row.get(name)):
                 rows.loc[i, name] = value
-        if pd.isna(row.get("accuracy")):
-            model = net.extract(arch).eval()
-            if has_batchnorm(model):
-                recalibrate_bn(model, data.train, int(sc["eval_batch_size"]),
-                               int(sc["recal_batches"]), device)
-            rows.loc[i, "accuracy"] = evaluate(model, data.holdout, int(sc["eval_batch_size"]),
-                                               device, sc.get("eval_limit"))
+        if pd.isna(row.get("accuracy")):  # an architecture the search did not score
+            score = score or build_axis(axis, space, data, costs, metrics,
+                                        run_dir / REFERENCE_FILE)
+            rows.loc[i, "accuracy"] = score(arch)
         if cfg.export.get("measure_latency", True) and pd.isna(row.get("latency_ms_measured")):
             rows.loc[i, "latency_ms_measured"] = measure_arch(space, arch, data.num_classes,
                                                               setting)
-    out = Path(str(cfg.export.out_dir)) if cfg.export.get("out_dir") else run_dir / "exported"
-    infos = export_infos(rows, space, data, setting, run_cfg.supernet_dir)
-    written = export_subnets(net, space, list(rows["arch"]), out, infos, data.train,
-                             int(sc["eval_batch_size"]), int(sc["recal_batches"]), device,
-                             onnx=bool(cfg.export.get("onnx", False)))
+    out = Path(str(cfg.export.out_dir)) if cfg.export.get("out_dir") else run_dir / EXPORT_DIR
+    supernet_dir = run_cfg.supernet_dir if axis.train_supernet else None
+    infos = export_infos(rows, space, data, setting, supernet_dir, axis)
+    written = export_archs(net, space, list(rows["arch"]), out, infos, data, sc,
+                           int(run_cfg.seed), onnx=bool(cfg.export.get("onnx", False)))
     for folder in written:
         print(f"exported {folder}", flush=True)
     print(f"load one with: mlpnas.load_exported('{written[0]}')" if written else

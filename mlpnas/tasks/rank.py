@@ -16,12 +16,14 @@ from omegaconf import DictConfig
 
 from .._io import atomic_target, write_json_atomic
 from .._record import current as current_invocation
+from ..cost import COST_NAMES, COST_TABLE
 from ..errors import UserError
 from ._common import file_lock, plain
 
 PLAN_FILE = "plan.json"
 RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")
-BUDGET_OVERRIDES = {"max_mflops": "mflops", "max_params_m": "params_m"}
+# rank.<option> -> cost: the regret's budgets on the counted costs (no latency table here)
+BUDGET_OVERRIDES = {c.budget_option: c.name for c in COST_TABLE.values() if not c.measured}
 
 
 def _say(msg: str) -> None:
@@ -109,12 +111,15 @@ def _plan(work: Path, request: dict, make) -> list[dict]:
         return archs
 
 
-def _supernet(run_cfg, space, data, other: str | None, device):
+def _supernet(run_cfg, space, data, other: str | None, trained: bool, device):
     """The run's trained supernet, or the one in `other` (its own recipe and seed, read from
-    its checkpoint; same space and data required)."""
+    its checkpoint; same space and data required); (None, None, None) when the run trained
+    none and no other is given."""
     from ..supernet import load_trained_supernet
     from ..train import CHECKPOINT, load_checkpoint
 
+    if not other and not trained:
+        return None, None, None
     directory = Path(str(other or run_cfg.supernet_dir))
     recipe, seed = plain(run_cfg.train), int(run_cfg.seed)
     if other:
@@ -128,12 +133,40 @@ def _supernet(run_cfg, space, data, other: str | None, device):
     return net, directory, recipe
 
 
+def read_labels(path: str, space) -> pd.DataFrame:
+    """Standalone accuracies measured elsewhere (rank.labels): a CSV with an `arch` column
+    and one column per seed (seed0, seed1, ...), e.g. another report's ranking.csv. Every key
+    is checked against the space."""
+    from ..score import seed_columns
+
+    p = Path(str(path)).expanduser()
+    try:
+        table = pd.read_csv(p)
+    except (OSError, ValueError) as e:
+        raise UserError(f"rank.labels='{path}' cannot be read ({e}); give a CSV with an "
+                        f"'arch' column and seed0, seed1, ... columns of standalone "
+                        f"accuracies.") from None
+    seeds = seed_columns(table)
+    if "arch" not in table or not seeds:
+        raise UserError(f"rank.labels='{path}' needs an 'arch' column and seed0, seed1, ... "
+                        f"columns of standalone accuracies.")
+    table = table.dropna(subset=seeds)
+    table["arch"] = [space.arch_from_key(str(k)).key for k in table["arch"]]
+    table = table.drop_duplicates("arch")
+    if len(table) < 5:
+        raise UserError(f"rank.labels='{path}' has {len(table)} labelled architectures; a "
+                        f"ranking needs at least 5.")
+    if "source" not in table:
+        table["source"] = "given"
+    return table[["arch", "source", *seeds]].reset_index(drop=True)
+
+
 def run(cfg: DictConfig):
     import torch
 
     from ..cost import CostModel, LatencySetting, flops_table, latency_table, machine_description
     from ..export import write_arch_file
-    from ..plots import RANKING_CSV, RANKING_JSON, RANKING_PNG, draw_ranking, ranking_info
+    from ..plots import draw_ranking, ranking_info
     from ..rank import (
         Job,
         chance_warning,
@@ -145,6 +178,8 @@ def run(cfg: DictConfig):
         run_jobs,
         summary_lines,
     )
+    from ..score import SCORES
+    from ..search import RANKING_CSV, RANKING_JSON, RANKING_PNG, score_record
     from ..train import retrain
     from .export import run_context
 
@@ -159,11 +194,13 @@ def run(cfg: DictConfig):
         torch.set_num_threads(int(threads))
     work = Path(str(rc["work_dir"])) if rc.get("work_dir") else run_dir / "rank"
     out = Path(str(rc["out_dir"])) if rc.get("out_dir") else run_dir
+    names = _score_names(rc)
+    ensembles = _ensembles(rc, results)
     work.mkdir(parents=True, exist_ok=True)
 
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir))
     searched, budgets = _budgets(results, rc)
-    if "latency_ms" in budgets:
+    if any(COST_TABLE[c].measured for c in budgets):
         setting = LatencySetting.from_cfg(run_cfg.hardware)
         costs = CostModel(costs.flops, latency_table(space, data.num_classes, setting,
                                                      run_cfg.cache_dir))
@@ -176,97 +213,129 @@ def run(cfg: DictConfig):
         return within(arch, searched)
 
     cost_name = next(o for o in results.objectives if o != "accuracy")
-    request = {"n_archs": rc["n_archs"], "archs": rc.get("archs"),
-               "random_fraction": rc["random_fraction"], "pick_seed": rc["pick_seed"],
-               "budgets": searched}
-
-    def make_plan() -> list[dict]:
-        if rc.get("archs") is not None:
-            picked = [(k, "given") for k in read_keys(rc["archs"], space)]
-        else:
-            main = results.trials[results.trials["sampler"] == results.sampler]
-            main = main[main[cost_name].notna()]
-            picked = pick_archs(main, space, rc["n_archs"], rc["random_fraction"], cost_name,
-                                feasible, seed=int(rc["pick_seed"]))
-        return [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
-                for k, src in picked]
-
-    plan = _plan(work, request, make_plan)
-    keys = [p["arch"] for p in plan]
-    for key in keys:
-        folder = work / "archs" / key
-        if not (folder / "arch.json").is_file():
-            write_arch_file(folder, space.to_netspec(space.arch_from_key(key), data.num_classes),
-                            key, {"space": space.name, "scale": space.scale, "data": data.name})
-
-    recipe = standalone_recipe(run_cfg, rc)
-    data_cfg = plain(run_cfg.data)
-    root = jobs_root(work, recipe, data_cfg)
     device = str(cfg.hardware.device)
     amp = cfg.hardware.get("amp")
-    jobs = make_jobs(keys, rc["seeds"])
-    _say(f"mlpnas rank: {len(keys)} architectures x {rc['seeds']} seeds of {run_dir} "
-         f"(standalone: {recipe['epochs']} epochs on {data.describe()}); jobs in {root}")
+    recipe = standalone_recipe(run_cfg, rc)
+    if rc.get("labels"):  # standalone accuracies measured elsewhere: nothing to train
+        labels = read_labels(rc["labels"], space)
+        plan = [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
+                for k, src in zip(labels["arch"], labels["source"])]
+        seeds = [c for c in labels.columns if c.startswith("seed")]
+        accs = {k: list(row) for k, row in zip(labels["arch"], labels[seeds].to_numpy(float))}
+        n_seeds, job_seconds, root = len(seeds), [], None
+        _say(f"mlpnas rank: {len(plan)} architectures x {n_seeds} seeds of {run_dir}, "
+             f"standalone accuracies from {rc['labels']} (nothing is trained)")
+    else:
+        request = {"n_archs": rc["n_archs"], "archs": rc.get("archs"),
+                   "random_fraction": rc["random_fraction"], "pick_seed": rc["pick_seed"],
+                   "budgets": searched}
 
-    def train_one(job: Job, folder: Path) -> dict[str, Any]:
-        r = retrain(work / "archs" / job.key, data, recipe, folder, "scratch", job.seed, device,
-                    amp, threads, data_cfg, bool(cfg.progress), lambda m: _say(f"  {m}"),
-                    eval_last_only=True)
-        return {"val_acc": float(r.metrics[-1]["val_acc"]), "steps": r.steps,
-                "val_images": len(data.val)}
+        def make_plan() -> list[dict]:
+            if rc.get("archs") is not None:
+                picked = [(k, "given") for k in read_keys(rc["archs"], space)]
+            else:
+                main = results.trials[results.trials["sampler"] == results.sampler]
+                main = main[main[cost_name].notna()]
+                picked = pick_archs(main, space, rc["n_archs"], rc["random_fraction"],
+                                    cost_name, feasible, seed=int(rc["pick_seed"]))
+            return [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
+                    for k, src in picked]
 
-    done = run_jobs(jobs, root, train_one, worker=int(rc["worker"]), log=_say,
-                    max_jobs=rc.get("max_jobs"), wait=bool(rc.get("wait", True)))
-    if done.remaining:
-        _say(f"{done.ran} job(s) trained in this call, {done.remaining} left; run the same "
-             f"command again (or start more workers with rank.worker=K) to finish, then the "
-             f"report is written.")
-        return None
+        plan = _plan(work, request, make_plan)
+        keys = [p["arch"] for p in plan]
+        for key in keys:
+            folder = work / "archs" / key
+            if not (folder / "arch.json").is_file():
+                write_arch_file(folder, space.to_netspec(space.arch_from_key(key),
+                                                         data.num_classes),
+                                key, {"space": space.name, "scale": space.scale,
+                                      "data": data.name})
+        data_cfg = plain(run_cfg.data)
+        root = jobs_root(work, recipe, data_cfg)
+        jobs = make_jobs(keys, rc["seeds"])
+        _say(f"mlpnas rank: {len(keys)} architectures x {rc['seeds']} seeds of {run_dir} "
+             f"(standalone: {recipe['epochs']} epochs on {data.describe()}); jobs in {root}")
 
-    # -- the report ------------------------------------------------------------------------
+        def train_one(job: Job, folder: Path) -> dict[str, Any]:
+            r = retrain(work / "archs" / job.key, data, recipe, folder, "scratch", job.seed,
+                        device, amp, threads, data_cfg, bool(cfg.progress),
+                        lambda m: _say(f"  {m}"), eval_last_only=True)
+            return {"val_acc": float(r.metrics[-1]["val_acc"]), "steps": r.steps,
+                    "val_images": len(data.val)}
+
+        done = run_jobs(jobs, root, train_one, worker=int(rc["worker"]), log=_say,
+                        max_jobs=rc.get("max_jobs"), wait=bool(rc.get("wait", True)))
+        if done.remaining:
+            _say(f"{done.ran} job(s) trained in this call, {done.remaining} left; run the "
+                 f"same command again (or start more workers with rank.worker=K) to finish, "
+                 f"then the report is written.")
+            return None
+        n_seeds = rc["seeds"]
+        accs = {p["arch"]: [read_result(root, Job(p["arch"], s))["val_acc"]
+                            for s in range(n_seeds)] for p in plan}
+        job_seconds = [read_result(root, j)["seconds"] for j in jobs]
+
+    # -- the scores --------------------------------------------------------------------------
+    axis = score_record(results.run)
+    axis_key = "supernet_acc" if axis["key"] == "accuracy" else axis["key"]
+    trained = bool(axis.get("supernet_trained", True))
     dev = torch.device(device)
-    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), dev)
-    from ..supernet import SubnetEvaluator
-
+    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), trained,
+                                       dev)
     sc = plain(run_cfg.search)
     recal = int(rc["recal_batches"] if rc.get("recal_batches") is not None
                 else sc["recal_batches"])
-    evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
-                               recal, sc.get("eval_limit"),
-                               int(run_cfg.train.get("num_workers", 0)), amp)
-    searched = results.trials.drop_duplicates("arch").set_index("arch")["accuracy"]
+    metrics = None
+    if net is not None:
+        from ..supernet import SubnetEvaluator
+
+        metrics = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]),
+                                  dev, recal, sc.get("eval_limit"),
+                                  int(run_cfg.train.get("num_workers", 0)), amp)
+    keys = [p["arch"] for p in plan]
+    values, seconds, zero_cost = _scores(keys, names, space, data, costs, plain(cfg.scoring),
+                                         metrics, work)
+    searched_axis = results.trials.drop_duplicates("arch").set_index("arch")["accuracy"]
     rows = []
     for p in plan:
         arch = space.arch_from_key(p["arch"])
-        row = {"arch": p["arch"], "source": p["source"], "mflops": p["mflops"],
-               "params_m": p["params_m"], "feasible": within(arch),
-               "supernet_acc": evaluate(arch),
-               "search_acc": float(searched.get(p["arch"], float("nan")))}
-        accs = [read_result(root, Job(p["arch"], s))["val_acc"] for s in range(rc["seeds"])]
-        row.update({f"seed{s}": a for s, a in enumerate(accs)})
-        row["standalone_mean"] = sum(accs) / len(accs)
+        row = {"arch": p["arch"], "source": p["source"],
+               **{c: p[c] for c in COST_NAMES if c in p}, "feasible": within(arch),
+               **{n: values[n][p["arch"]] for n in values if n not in ("mflops", "params")},
+               "search_score": float(searched_axis.get(p["arch"], float("nan")))}
+        a = accs[p["arch"]]
+        row.update({f"seed{s}": v for s, v in enumerate(a)})
+        row["standalone_mean"] = sum(a) / len(a)
         rows.append(row)
     table = pd.DataFrame(rows)
-    stats = ranking_stats(table)
-    job_seconds = [read_result(root, j)["seconds"] for j in jobs]
+    directions = {n: SCORES[n].direction for n in values}
+    directions, seconds = _derived(table, ensembles, directions, seconds)
+    stats = ranking_stats(table, directions, axis_key, seconds)
     budget_text = ("within " + ", ".join(f"{k} <= {v:g}" for k, v in budgets.items())
-                   if budgets else "over all of them (no budget)")
+                   if budgets else "(no budget)")
     recipe_text = (f"standalone: {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
-                   f"lr {recipe['lr']:g}, on {len(data.train)} '{data.name}' images")
+                   f"lr {recipe['lr']:g}, on {len(data.train)} '{data.name}' images"
+                   if not rc.get("labels") else f"standalone accuracies from {rc['labels']}")
     report = {
-        **stats, "run_dir": str(run_dir), "supernet_dir": str(sn_dir),
+        **stats, "space": space.name, "scale": space.scale, "data": data.name,
+        "run_dir": str(run_dir), "axis_label": axis.get("label"),
+        "scoring": zero_cost.record(),
+        "supernet_dir": None if sn_dir is None else str(sn_dir),
         "supernet_recipe": sn_recipe, "recal_batches": recal, "budgets": budgets,
         "supernet_accuracy_on": f"holdout split of '{data.name}' ({len(data.holdout)} images)",
-        "standalone_accuracy_on": f"validation split of '{data.name}' ({len(data.val)} "
-                                  f"images), after the last epoch, mean over seeds",
+        "standalone_accuracy_on": (f"validation split of '{data.name}' ({len(data.val)} "
+                                   f"images), after the last epoch, mean over seeds"
+                                   if not rc.get("labels") else str(rc["labels"])),
         "standalone_recipe": {k: recipe[k] for k in ("epochs", "batch_size", "lr",
                                                      "warmup_epochs", "weight_decay")},
-        "standalone_jobs": str(root), "standalone_seconds_total": round(sum(job_seconds), 1),
-        "standalone_seconds_per_job": round(sum(job_seconds) / len(job_seconds), 1),
+        "standalone_jobs": None if root is None else str(root),
         "machine": f"{machine_description(device)}, torch {torch.__version__}",
         "report_seconds": round(time.perf_counter() - t_start, 1),
         "invocation": current_invocation(),  # the command line and overrides of this report
     }
+    if job_seconds:
+        report["standalone_seconds_total"] = round(sum(job_seconds), 1)
+        report["standalone_seconds_per_job"] = round(sum(job_seconds) / len(job_seconds), 1)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_target(out / RANKING_CSV) as tmp:
         table.to_csv(tmp, index=False)
@@ -276,6 +345,9 @@ def run(cfg: DictConfig):
     lines = summary_lines(stats, budget_text, recipe_text)
     lines += [w for w in [chance_warning(table["standalone_mean"], data.num_classes,
                                          len(data.val))] if w]
+    if net is None:
+        lines.append("  (no supernet scores: the search trained no supernet; give "
+                     "rank.supernet_dir=DIR to score one)")
     lines.append(f"files: {out / RANKING_CSV}, {RANKING_JSON}, {RANKING_PNG}")
     if out.resolve() == run_dir.resolve():
         _cite_in_summary(run_dir, lines)
@@ -283,7 +355,122 @@ def run(cfg: DictConfig):
     return report
 
 
-RANKING_HEADER = "== supernet ranking (mlpnas rank) =="
+def _score_names(rc: dict) -> list[str]:
+    """The registered scores to report (rank.scores; null: all of them)."""
+    from ..score import SCORES, parse_score
+
+    chosen = rc.get("scores")
+    if chosen is None:
+        return list(SCORES)
+    choice = parse_score(chosen, "rank.scores")
+    if choice.is_predictor:
+        raise UserError("rank.scores lists registered scores; the predictor's row is "
+                        "written whenever there are enough architectures.")
+    return [*dict.fromkeys([*choice.members, "mflops", "params"])]
+
+
+def _ensembles(rc: dict, results) -> list:
+    """The mean-rank rows to report: rank.ensembles and the run's own axis if it is one."""
+    from ..score import parse_score
+    from ..search import score_record
+
+    out = [parse_score(e, "rank.ensembles") for e in (rc.get("ensembles") or [])]
+    own = score_record(results.run).get("members") or []
+    if len(own) > 1:
+        out.append(parse_score(own))
+    keyed = {c.key: c for c in out if not c.is_predictor}
+    return list(keyed.values())
+
+
+def _scores(keys, names, space, data, costs, scoring: dict, metrics, work: Path):
+    """{name: {arch: value}}, {name: seconds per architecture} and the training-free setting,
+    for the registered scores `names` that this run can compute. Training-free scores are
+    computed one score at a time (so that each one's time is its own) and kept in
+    work/scores-*.json, so that a second report computes nothing again."""
+    from ..score import SCORES, BaseScores, ScoreContext, ZeroCostSetting, fixed_batch
+
+    zero_cost = ZeroCostSetting(**{k: scoring[k] for k in ("inits", "batch_size", "splits",
+                                                          "seed")})
+    wanted = [n for n in names if SCORES[n].kind != "supernet" or metrics is not None]
+    tf = [n for n in wanted if SCORES[n].kind == "training_free"]
+    batch = fixed_batch(data.holdout, zero_cost.batch_size) if tf else None
+    ctx = ScoreContext(space, data.num_classes, costs, batch, zero_cost, metrics)
+    digest = hashlib.sha1(json.dumps({"scoring": zero_cost.record(), "data": data.name,
+                                      "n": len(data.holdout), "space": space.name,
+                                      "scale": space.scale}, sort_keys=True)
+                          .encode()).hexdigest()[:8]
+    cache_path = work / f"scores-{digest}.json"
+    try:
+        cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}
+    values: dict[str, dict[str, float]] = {n: {} for n in wanted}
+    seconds: dict[str, float] = {}
+    for n in wanted:
+        kind = SCORES[n].kind
+        if kind == "supernet":
+            continue
+        spent = []
+        for k in keys:
+            hit = cache.get(n, {}).get(k)
+            if hit is None:
+                base = BaseScores([n], ctx)
+                t = time.perf_counter()
+                v = base(space.arch_from_key(k))[n]
+                hit = [v, time.perf_counter() - t]
+                cache.setdefault(n, {})[k] = hit
+            values[n][k] = float(hit[0])
+            spent.append(float(hit[1]))
+        seconds[n] = sum(spent) / len(spent) if kind == "training_free" else 0.0
+        if kind == "training_free":
+            write_json_atomic(cache_path, cache)
+    sn = [n for n in wanted if SCORES[n].kind == "supernet"]
+    if sn:
+        base = BaseScores(sn, ctx)
+        for k in keys:
+            got = base(space.arch_from_key(k))
+            for n in sn:
+                values[n][k] = got[n]
+        per = base.seconds.get("supernet", 0.0) / max(len(keys), 1)
+        seconds.update({n: per for n in sn})  # one evaluation gives both
+    return values, seconds, zero_cost
+
+
+def _derived(table: pd.DataFrame, ensembles, directions: dict, seconds: dict):
+    """Add the ensembles' mean ranks and the predictor's cross-validated estimates to
+    `table` (columns named by their keys); returns the directions and seconds of all."""
+    from ..rank import score_column
+    from ..score import (
+        MIN_LABELLED,
+        cross_validated,
+        feature_scores,
+        feature_table,
+        mean_rank,
+        seed_columns,
+    )
+
+    directions, seconds = dict(directions), dict(seconds)
+    for choice in ensembles:
+        members = list(choice.members)
+        if not all(m in directions for m in members):
+            continue  # a member this report could not compute (a supernet score without one)
+        table[choice.key] = mean_rank({m: table[score_column(m)] for m in members},
+                                      {m: directions[m] for m in members})
+        directions[choice.key] = "maximize"
+        seconds[choice.key] = sum(seconds.get(m) or 0.0 for m in members)
+    features = feature_scores()
+    if len(table) >= MIN_LABELLED and all(f in directions for f in features):
+        truth = table[seed_columns(table)].to_numpy(float).mean(axis=1)
+        x = feature_table(list(table["arch"]),
+                          {f: table[score_column(f)] for f in features})
+        table["predictor"] = cross_validated(x, truth)
+        directions["predictor"] = "maximize"
+        seconds["predictor"] = sum(seconds.get(f) or 0.0 for f in features)
+    return directions, seconds
+
+
+RANKING_HEADER = "== ranking of the scores (mlpnas rank) =="
+EARLIER_HEADERS = ("== supernet ranking (mlpnas rank) ==",)  # what earlier versions wrote
 
 
 def _cite_in_summary(run_dir: Path, lines: list[str]) -> None:
@@ -294,5 +481,8 @@ def _cite_in_summary(run_dir: Path, lines: list[str]) -> None:
     path = run_dir / "summary.txt"
     if not path.is_file():
         return
-    text = path.read_text().split(RANKING_HEADER)[0].rstrip("\n")
+    text = path.read_text()
+    for header in (RANKING_HEADER, *EARLIER_HEADERS):
+        text = text.split(header)[0]
+    text = text.rstrip("\n")
     write_text_atomic(path, "\n".join([text, "", RANKING_HEADER, *lines]) + "\n")

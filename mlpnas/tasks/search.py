@@ -1,12 +1,18 @@
-"""`mlpnas search +space=NAME`: supernet (trained if needed), Optuna study, random baseline,
-results tables, plots, summary, exported Pareto architectures."""
+"""`mlpnas search +space=NAME`: check everything, train what the accuracy axis needs, search
+(an Optuna study and its random baseline, or the meta-kernel relaxation), then write the
+results tables, plots, summary and exported Pareto architectures.
+
+The two strategies share one small interface (`prepare`, `train`, `trials`,
+`summary_lines`, `attach_artifacts`), so this task reads top to bottom: `_Run` holds what
+both use, the strategy produces the trials tables, `search_report` writes the files."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import pandas as pd
 from omegaconf import DictConfig
 
 from ..errors import UserError
@@ -38,190 +44,284 @@ def run(cfg: DictConfig):
         return _run(cfg, log)
 
 
+@dataclass
+class _Run:
+    """What a search's steps share; built once, after the checks that need no work."""
+    cfg: DictConfig
+    sc: dict
+    space: object
+    data: object
+    costs: object
+    objectives: list
+    budgets: dict
+    axis: object            # tasks._scoring.AxisSetting
+    out: Path
+    supernet_dir: Path | None
+    device: str
+    amp: str | None
+    threads: int | None
+    latency_setting: object | None
+    timing: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)    # Optuna callbacks after every trial
+    study_names: dict = field(default_factory=dict)  # {sampler: Optuna study name}
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.seed)
+
+    def study_base(self) -> str:
+        from ..search import budget_suffix
+
+        return self.sc.get("study_name") or (
+            f"{self.space.name}-{self.space.scale}-{self.data.name}-seed{self.seed}"
+            f"{budget_suffix(self.budgets)}-{self.axis.choice.key}")
+
+    def cost_label(self, key: str) -> str:
+        name = next(o for o in self.objectives if o != "accuracy")
+        return f"@ {self.costs.cost(self.space.arch_from_key(key), name):.4g} {name}"
+
+
 def _run(cfg: DictConfig, log=None):
-    from ..cost import CostModel, LatencySetting, flops_table, latency_table
+    from ..cost import COST_TABLE, CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
-    from ..search import (
-        Objective,
-        active_budgets,
-        budget_suffix,
-        check_budgets,
-        check_objectives,
-        completed,
-        default_storage_url,
-        known_accuracies,
-        make_sampler,
-        open_storage,
-        open_study,
-        run_trials,
-        seed_trials,
-    )
+    from ..search import active_budgets, check_budgets, check_objectives
+    from ._scoring import axis_setting, build_axis
 
     t_start = time.perf_counter()
     space = space_from_cfg(cfg)
     sc = plain(cfg.search)
     objectives = check_objectives(sc["objectives"])
     budgets = active_budgets(sc)
-    strategy = str(sc.get("strategy", "optuna"))
-    if strategy not in STRATEGIES:
-        raise UserError(f"unknown search.strategy '{strategy}'; use one of "
+    name = str(sc.get("strategy", "optuna"))
+    if name not in STRATEGIES:
+        raise UserError(f"unknown search.strategy '{name}'; use one of "
                         f"{', '.join(STRATEGIES)}.")
-    out, supernet_dir = out_path(cfg), Path(str(cfg.supernet_dir))
-    if strategy == "metakernel":
-        from ..supernet import check_metakernel_space
-
-        check_metakernel_space(space)
-        sampler_name = "metakernel"
-        # the meta-kernel supernet is this run's own: its weights are trained with the
-        # architecture distribution of this run's budgets; export reads it from here
-        supernet_dir = out / "metakernel"
-        cfg.supernet_dir = str(supernet_dir)
-    else:
-        sampler_name = str(sc["sampler"])
-        make_sampler(sampler_name, 0)  # an unknown name fails here, before any work
+    strategy_cls = STRATEGIES[name]
+    strategy_cls.check(space, sc)
     callbacks = search_callbacks(cfg, log)  # Optuna callbacks: made (and checked) first
-    seed = int(cfg.seed)
+    out = out_path(cfg)
     _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
-
-    data = build_data(plain(cfg.data), space.input_size, seed=seed)
+    data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
+    axis = axis_setting(sc, plain(cfg.scoring), space, data,
+                        metakernel=name == "metakernel", log=_say)
     device, amp, threads = device_of(cfg)
     if threads:
+        import torch
+
         torch.set_num_threads(int(threads))
 
-    # -- costs, budgets and storage are checked before any training ---------------------
+    # -- costs and budgets are checked before any training ----------------------------------
     t = time.perf_counter()
     flops = flops_table(space, data.num_classes, cfg.cache_dir)
     latency, setting = None, None
-    if "latency_ms" in objectives or "latency_ms" in budgets:
+    if any(COST_TABLE[c].measured for c in (*objectives, *budgets) if c in COST_TABLE):
         setting = LatencySetting.from_cfg(cfg.hardware)
         _say(f"latency table for {setting.device_name()} (batch {setting.batch_size}, "
              f"{setting.dtype}, {setting.apply_threads()} threads)")
         latency = latency_table(space, data.num_classes, setting, cfg.cache_dir,
                                 progress=bool(cfg.progress))
     costs = CostModel(flops, latency)
-    t_tables = time.perf_counter() - t
     check_budgets(space, costs, budgets)
-    storage_url = sc.get("storage") or default_storage_url(out)
+    run = _Run(cfg, sc, space, data, costs, objectives, budgets, axis, out,
+               Path(str(cfg.supernet_dir)) if axis.train_supernet else None, device, amp,
+               threads, setting, {"tables_s": round(time.perf_counter() - t, 2)}, callbacks)
+    strategy = strategy_cls(run)
     out.mkdir(parents=True, exist_ok=True)
-    # workers started together: one at a time creates the storage's tables, opens the
-    # studies and enqueues the seed architectures (SQLite's schema set-up and the seeding's
-    # look-then-enqueue are not safe to run side by side)
-    with file_lock(out.parent / f".{out.name}.lock"):
-        storage = open_storage(storage_url)
-
-        # -- the studies (opened before training, so that a mismatch is refused early) --
-        base = (sc.get("study_name")
-                or f"{space.name}-{space.scale}-{data.name}-seed{seed}{budget_suffix(budgets)}")
-        worker_seed = seed + 1000 * int(sc.get("worker", 0))
-        main = open_study(storage, f"{base}-{sampler_name}", objectives,
-                          make_sampler("random" if strategy == "metakernel" else sampler_name,
-                                       worker_seed, int(sc["population_size"])),
-                          budgets)
-        studies = {sampler_name: main}
-        if strategy == "metakernel":  # its trials are the derived architectures
-            pass
-        elif sc.get("compare_random", True) and sampler_name != "random":
-            studies["random"] = open_study(storage, f"{base}-random", objectives,
-                                           make_sampler("random", worker_seed + 1), budgets)
-        seeds = (space.uniform_archs() if sc.get("seed_uniform", True)
-                 and strategy == "optuna" else {})
-        for study in studies.values():
-            seed_trials(study, seeds)
+    strategy.prepare()
+    _say(f"accuracy axis: {axis.choice.describe()}"
+         + ("" if axis.train_supernet else "; no supernet is trained (exports carry fresh "
+                                           "weights: `mlpnas retrain` trains them)"))
     # the configuration is recorded only once every check passed (a refused run writes
     # nothing); a refusal while training or searching takes the record back
     with config_recorded(cfg, out):
-        # -- the supernet ---------------------------------------------------------------
-        from ..supernet import SubnetEvaluator, train_supernet
+        t = time.perf_counter()
+        net = strategy.train()
+        run.timing["supernet_s"] = round(time.perf_counter() - t, 1)
+        metrics = None
+        if net is not None:
+            from ..supernet import SubnetEvaluator
+
+            metrics = SubnetEvaluator(net.eval(), data.holdout, data.train,
+                                      int(sc["eval_batch_size"]), next(net.parameters()).device,
+                                      int(sc["recal_batches"]), sc.get("eval_limit"),
+                                      int(cfg.train.get("num_workers", 0)), amp)
+        from ..search import REFERENCE_FILE
 
         t = time.perf_counter()
-        if strategy == "metakernel":
-            from optuna.trial import TrialState
-
-            trained = _metakernel(cfg, space, data, costs, budgets, supernet_dir, device, amp,
-                                  threads)
-            seed_trials(main, {"metakernel": trained.derived})
-            n_trials = completed(main) + len(main.get_trials(
-                deepcopy=False, states=(TrialState.WAITING,)))
-        else:
-            with supernet_lock(supernet_dir):
-                trained = train_supernet(space, data, plain(cfg.train), supernet_dir,
-                                         seed=seed, device=device, amp=amp, threads=threads,
-                                         data_cfg=plain(cfg.data),
-                                         progress=bool(cfg.progress), log=_say,
-                                         dir_option="supernet_dir")
-            n_trials = int(sc["n_trials"])
-        t_train = time.perf_counter() - t
-        net = trained.supernet.eval()
-        dev = next(net.parameters()).device
-        evaluate = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]), dev,
-                                   int(sc["recal_batches"]), sc.get("eval_limit"),
-                                   int(cfg.train.get("num_workers", 0)), amp)
-
-        cache = known_accuracies(*studies.values())
-        objective = Objective(space, costs, evaluate, objectives, budgets, cache)
-        cost_name = next(o for o in objectives if o != "accuracy")
-
-        def label(key: str) -> str:
-            return f"@ {costs.cost(space.arch_from_key(key), cost_name):.4g} {cost_name}"
-
-        study_seconds = {}
-        for name, study in studies.items():
-            t = time.perf_counter()
-            ran = run_trials(study, objective, n_trials, bool(cfg.progress), f"{name} trials",
-                             label, callbacks)
-            study_seconds[name] = (time.perf_counter() - t, ran)
+        score = build_axis(axis, space, data, costs, metrics, out / REFERENCE_FILE, log=_say)
+        run.timing["reference_s"] = round(time.perf_counter() - t, 1)
+        frames = strategy.trials(score)
 
     # -- results ------------------------------------------------------------------------
-    from .search_report import append_summary, write_report
+    from .search_report import write_report
 
-    timing = {
-        "tables_s": round(t_tables, 2), "supernet_s": round(t_train, 1),
-        "studies": {k: {"seconds": round(v[0], 1), "trials_run": v[1]}
-                    for k, v in study_seconds.items()},
-        "evaluation_s": round(evaluate.seconds, 1), "evaluations": evaluate.calls,
-        "cost_model_s": round(objective.cost_seconds, 4), "cache_hits": objective.cache_hits,
-        "total_s": round(time.perf_counter() - t_start, 1),
-    }
-    summary = write_report(cfg, space, data, costs, studies, sampler_name, objectives,
-                           budgets, out, net, setting, timing)
-    if strategy == "metakernel":
-        summary = append_summary(out, metakernel_lines(trained, costs, supernet_dir))
-    attach_artifacts(storage, main, out, bool(sc.get("artifacts", True)))
+    run.timing.update({"scoring_s": round(score.seconds, 1), "scorings": score.calls,
+                       "total_s": round(time.perf_counter() - t_start, 1)})
+    summary = write_report(run, frames, strategy.sampler, net, strategy.summary_lines())
+    strategy.attach_artifacts()
     if log is not None:
         log.summary(summary)
     _say(summary)
     return summary
 
 
-STRATEGIES = ("optuna", "metakernel")
+class _OptunaStrategy:
+    """A supernet (trained once, reused) or none, then an Optuna study of `search.n_trials`
+    architectures and, for comparison, a random-sampling study of as many."""
+
+    name = "optuna"
+
+    @staticmethod
+    def check(space, sc: dict) -> None:
+        from ..search import make_sampler
+
+        make_sampler(str(sc["sampler"]), 0)  # an unknown name fails here, before any work
+
+    def __init__(self, run: _Run):
+        self.run = run
+        self.sampler = str(run.sc["sampler"])
+        self.studies: dict = {}
+
+    def prepare(self) -> None:
+        """Open the storage and the studies (a mismatch is refused before training) and
+        enqueue the seed architectures. Workers started together do this one at a time
+        (SQLite's schema set-up and the seeding's look-then-enqueue are not safe side by
+        side)."""
+        from ..search import (
+            default_storage_url,
+            make_sampler,
+            open_storage,
+            open_study,
+            seed_trials,
+        )
+
+        r, sc = self.run, self.run.sc
+        url = sc.get("storage") or default_storage_url(r.out)
+        with file_lock(r.out.parent / f".{r.out.name}.lock"):
+            storage = self.storage = open_storage(url)
+            worker_seed = r.seed + 1000 * int(sc.get("worker", 0))
+            base = r.study_base()
+            samplers = {self.sampler: make_sampler(self.sampler, worker_seed,
+                                                   int(sc["population_size"]))}
+            if sc.get("compare_random", True) and self.sampler != "random":
+                samplers["random"] = make_sampler("random", worker_seed + 1)
+            for name, sampler in samplers.items():
+                self.studies[name] = open_study(storage, f"{base}-{name}", r.objectives,
+                                                sampler, r.budgets, r.axis.record())
+                r.study_names[name] = f"{base}-{name}"
+            seeds = r.space.uniform_archs() if sc.get("seed_uniform", True) else {}
+            for study in self.studies.values():
+                seed_trials(study, seeds)
+
+    def train(self):
+        r = self.run
+        if r.supernet_dir is None:
+            return None
+        from ..supernet import train_supernet
+
+        with supernet_lock(r.supernet_dir):
+            trained = train_supernet(r.space, r.data, plain(r.cfg.train), r.supernet_dir,
+                                     seed=r.seed, device=r.device, amp=r.amp,
+                                     threads=r.threads, data_cfg=plain(r.cfg.data),
+                                     progress=bool(r.cfg.progress), log=_say,
+                                     dir_option="supernet_dir")
+        return trained.supernet
+
+    def trials(self, score) -> dict[str, pd.DataFrame]:
+        from ..search import Objective, known_accuracies, run_trials, trials_frame
+
+        r = self.run
+        cache = known_accuracies(*self.studies.values())
+        objective = Objective(r.space, r.costs, score, r.objectives, r.budgets, cache)
+        studies = {}
+        for name, study in self.studies.items():
+            t = time.perf_counter()
+            ran = run_trials(study, objective, int(r.sc["n_trials"]), bool(r.cfg.progress),
+                             f"{name} trials", r.cost_label, r.callbacks)
+            studies[name] = {"seconds": round(time.perf_counter() - t, 1), "trials_run": ran}
+        r.timing.update({"studies": studies,
+                         "cost_model_s": round(objective.cost_seconds, 4),
+                         "cache_hits": objective.cache_hits})
+        return {name: trials_frame(study, name) for name, study in self.studies.items()}
+
+    def summary_lines(self) -> list[str]:
+        return []
+
+    def attach_artifacts(self) -> None:
+        """The run's plots, tables and exports, as Optuna artifacts of its study."""
+        attach_artifacts(self.storage, self.studies[self.sampler], self.run.out,
+                         bool(self.run.sc.get("artifacts", True)))
 
 
-def _metakernel(cfg, space, data, costs, budgets, folder: Path, device, amp, threads):
-    """Train weights and architecture together (see mlpnas.supernet._metakernel); the derived
-    architecture is the most probable within the budgets, else the most probable of the
-    cost frontier's architectures that meet them."""
-    from ..supernet import train_metakernel
+class _MetaKernelStrategy:
+    """One training of weights and an architecture distribution (kernels merged as meta
+    kernels); its derived architecture is the run's one trial."""
 
-    result = train_metakernel(space, data, plain(cfg.train), plain(cfg.search.metakernel),
-                              costs, budgets, folder, seed=int(cfg.seed), device=device,
-                              amp=amp, threads=threads, data_cfg=plain(cfg.data),
-                              progress=bool(cfg.progress), log=_say)
-    if result.derived is None:
-        names = list(budgets)
-        frontier = [a for values, a in costs.frontier(space, names)
-                    if all(v <= budgets[n] for v, n in zip(values, names))]
-        result.derived = max(frontier, key=result.arch.log_prob)
-    return result
+    name = sampler = "metakernel"
+
+    @staticmethod
+    def check(space, sc: dict) -> None:
+        from ..supernet import check_metakernel_space
+
+        check_metakernel_space(space)
+
+    def __init__(self, run: _Run):
+        self.run = run
+        # the meta-kernel supernet is this run's own: its weights are trained with the
+        # architecture distribution of this run's budgets; export reads it from here
+        run.supernet_dir = run.out / "metakernel"
+        run.cfg.supernet_dir = str(run.supernet_dir)
+        self.result = None
+
+    def prepare(self) -> None:
+        pass
+
+    def train(self):
+        from ..supernet import train_metakernel
+
+        r = self.run
+        self.result = train_metakernel(
+            r.space, r.data, plain(r.cfg.train), plain(r.cfg.search.metakernel), r.costs,
+            r.budgets, r.supernet_dir, seed=r.seed, device=r.device, amp=r.amp,
+            threads=r.threads, data_cfg=plain(r.cfg.data), progress=bool(r.cfg.progress),
+            log=_say)
+        if self.result.derived is None:  # the most probable of the cost frontier's
+            names = list(r.budgets)        # architectures within the budgets
+            frontier = [a for values, a in r.costs.frontier(r.space, names)
+                        if all(v <= r.budgets[n] for v, n in zip(values, names))]
+            self.result.derived = max(frontier, key=self.result.arch.log_prob)
+        return self.result.supernet
+
+    def trials(self, score) -> dict[str, pd.DataFrame]:
+        from ..search import COLUMNS, family_summary
+
+        r, arch = self.run, self.result.derived
+        t = time.perf_counter()
+        costs = r.costs.costs(arch)
+        violation = sum(max(costs[n] - limit, 0.0) for n, limit in r.budgets.items())
+        row = {"number": 0, "sampler": self.name, "arch": arch.key, "accuracy": score(arch),
+               **costs, "feasible": violation <= 0, "violation": violation,
+               "seed": "metakernel", "depths": "-".join(str(len(s)) for s in arch.stages),
+               "families": family_summary(arch), "state": "COMPLETE"}
+        r.timing["studies"] = {self.name: {"seconds": round(time.perf_counter() - t, 1),
+                                           "trials_run": 1}}
+        return {self.name: pd.DataFrame([row], columns=COLUMNS)}
+
+    def attach_artifacts(self) -> None:  # no study: its derived architecture is no trial
+        pass
+
+    def summary_lines(self) -> list[str]:
+        result, costs = self.result, self.run.costs
+        arch, probable = result.derived, result.arch.most_probable()
+        folder = self.run.supernet_dir
+        lines = [f"meta-kernel search: {result.steps} steps; derived architecture {arch.key} "
+                 f"({costs.cost(arch, 'mflops'):.4g} MFLOPs)"]
+        if probable.key != arch.key:
+            lines.append(f"  (the most probable one, {probable.key}, "
+                         f"{costs.cost(probable, 'mflops'):.4g} MFLOPs, is over a budget)")
+        lines.append(f"  architecture distribution: {folder / 'architecture.json'}; training "
+                     f"curves: {folder / 'metrics.csv'}")
+        return lines
 
 
-def metakernel_lines(result, costs, folder: Path) -> list[str]:
-    arch = result.derived
-    probable = result.arch.most_probable()
-    lines = [f"meta-kernel search: {result.steps} steps; derived architecture {arch.key} "
-             f"({costs.cost(arch, 'mflops'):.4g} MFLOPs)"]
-    if probable.key != arch.key:
-        lines.append(f"  (the most probable one, {probable.key}, "
-                     f"{costs.cost(probable, 'mflops'):.4g} MFLOPs, is over a budget)")
-    lines.append(f"  architecture distribution: {folder / 'architecture.json'}; training "
-                 f"curves: {folder / 'metrics.csv'}")
-    return lines
+STRATEGIES = {s.name: s for s in (_OptunaStrategy, _MetaKernelStrategy)}

@@ -47,17 +47,27 @@ def recalibrate_bn(model: nn.Module, ds: Dataset, batch_size: int, n_batches: in
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, ds: Dataset, batch_size: int, device: torch.device,
-             limit: int | None = None, num_workers: int = 0, amp: str | None = None) -> float:
-    """Top-1 accuracy (in [0, 1]) on the first `limit` items of `ds` (default: all)."""
+def evaluate_metrics(model: nn.Module, ds: Dataset, batch_size: int, device: torch.device,
+                     limit: int | None = None, num_workers: int = 0,
+                     amp: str | None = None) -> dict[str, float]:
+    """Top-1 accuracy (in [0, 1]) and mean cross-entropy on the first `limit` items of `ds`
+    (default: all)."""
     was_training = model.training
     model.eval()
     correct = total = 0
+    loss = 0.0
     with autocast(device, amp):
         for x, y in iterate_batches(ds, sequential_batches(len(ds), batch_size, limit),
                                     num_workers):
-            pred = model(x.to(device, non_blocking=True)).argmax(-1).cpu()
-            correct += int((pred == y).sum())
+            logits = model(x.to(device, non_blocking=True)).float().cpu()
+            correct += int((logits.argmax(-1) == y).sum())
+            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
             total += len(y)
     model.train(was_training)
-    return correct / max(total, 1)
+    return {"accuracy": correct / max(total, 1), "loss": loss / max(total, 1)}
+
+
+def evaluate(model: nn.Module, ds: Dataset, batch_size: int, device: torch.device,
+             limit: int | None = None, num_workers: int = 0, amp: str | None = None) -> float:
+    """Top-1 accuracy (in [0, 1]) on the first `limit` items of `ds` (default: all)."""
+    return evaluate_metrics(model, ds, batch_size, device, limit, num_workers, amp)["accuracy"]

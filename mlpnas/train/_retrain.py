@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..cost import COST_NAMES
 from ..data import DataSplits
 from ..errors import UserError
 from ..export import export_model, load_exported, read_arch_file
@@ -89,6 +90,10 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
         raise UserError(f"the architecture at '{path}' classifies {n_cls} classes but data "
                         f"'{data.name}' has {data.num_classes}; use the data options of the "
                         f"search that found it.")
+    if init == "inherited" and record.get("fresh_weights"):
+        raise UserError(f"the architecture at '{path}' carries fresh weights (its search "
+                        f"trained no supernet), so there is nothing to inherit; use "
+                        f"init=scratch.")
     recipe = dict(recipe)
     dev, dist = setup_device(device, threads)
     torch.manual_seed(seed)
@@ -109,8 +114,8 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
         info["preprocessing"] = data.preprocessing  # what it was trained on
         info["metrics"] = {
             **{k: v for k, v in record.get("metrics", {}).items()
-               if k in ("mflops", "params_m", "latency_ms", "latency_ms_measured",
-                        "latency_setting")},
+               if k in (*COST_NAMES, "latency_ms_measured", "latency_setting", "score",
+                        "score_value", "score_label", "score_on")},
             "accuracy": last["val_acc"],
             "accuracy_on": f"validation split of '{data.name}' ({len(data.val)} images) after "
                            f"standalone training ({init} init, {int(recipe['epochs'])} epochs)",
