@@ -1,9 +1,6 @@
 """The Python API (`mlpnas.search`, `mlpnas.export`, `mlpnas.rank`): the one in-process entry
-of the command line (`mlpnas.cli.run`) with a result object, and `import mlpnas` staying
-light."""
-
-import subprocess
-import sys
+of the command line (`mlpnas.cli.run`) with a result object (that they are also the
+subpackages of those names, with `import mlpnas` light: tests/test_imports.py)."""
 
 import pandas as pd
 import pytest
@@ -76,14 +73,3 @@ def test_export_and_rank_from_python(tiny_search_run, tmp_path):
                                                  "out_dir": str(tmp_path / "r")},
                           progress=False)
     assert not partial.complete and partial.out_dir == tmp_path / "r"
-
-
-def test_import_mlpnas_stays_light_and_its_verbs_are_also_its_subpackages():
-    code = ("import sys, mlpnas; print('torch' in sys.modules, callable(mlpnas.search)); "
-            "import mlpnas.search, mlpnas.export; from mlpnas import rank; "
-            "print(callable(mlpnas.search), mlpnas.search.trials_frame.__name__, "
-            "mlpnas.export.load_exported.__name__, rank.ranking_stats.__name__)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["False", "True", "True", "trials_frame", "load_exported",
-                                "ranking_stats"]
