@@ -15,7 +15,8 @@ from pathlib import Path
 def atomic_target(path: str | Path, durable: bool = False) -> Iterator[Path]:
     """A temporary path next to `path` to write to; when the block ends without an error it
     replaces `path` (after an fsync when `durable`), otherwise it is removed and `path` is
-    left as it was."""
+    left as it was. The file gets the permissions of a plain new file (a library that
+    writes it private, as safetensors does, would otherwise make it unreadable to others)."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -23,6 +24,7 @@ def atomic_target(path: str | Path, durable: bool = False) -> Iterator[Path]:
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as e:
         if e.filename is None:  # a failed write names no file (a full disk): name the target
@@ -40,6 +42,12 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=1, default=float) + "\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the mask means setting it: put it back at once
+    os.umask(mask)
+    return mask
 
 
 class YamlProblem(ValueError):

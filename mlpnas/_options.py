@@ -75,7 +75,8 @@ def known_options(conf_dir: Path, verb: str, overrides: Iterable[str]) -> set[st
         known |= _flat(exp)
     for group, option in chosen.items():
         known.add(group)
-        known |= _flat(_load(conf_dir / group / f"{option}.yaml"), f"{group}.")
+        for one in option.split(","):  # a sweep (`-m data=a,b`) knows every option's keys
+            known |= _flat(_load(conf_dir / group / f"{one.strip()}.yaml"), f"{group}.")
     return known
 
 

@@ -1,7 +1,12 @@
 """`mlpnas <verb> [hydra overrides]`: picks conf/<verb>.yaml and calls tasks/<verb>.run(cfg).
 
-Errors the user can cause print one sentence and exit with status 2; Ctrl-C exits with 130
-and leaves everything written so far in place (the same command resumes).
+`run(verb, overrides)` is the one in-process entry: every check of the command line, the
+configuration composed by Hydra's compose API, then the task; a problem the user can cause
+is raised as mlpnas.errors.UserError. The command line runs through it (and, for Hydra's
+own options such as `-m` or `--cfg job`, through `hydra.main` with the same checks and the
+same `execute`), the Python API (`mlpnas.search(...)`, ...) and the tests too. On the command
+line those errors print one sentence and exit with status 2; Ctrl-C exits with 130 and
+leaves everything written so far in place (the same command resumes).
 """
 
 from __future__ import annotations
@@ -10,8 +15,13 @@ import contextlib
 import errno
 import importlib
 import importlib.resources
+import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from .errors import UserError
 
 VERBS: dict[str, str] = {
     "search": "find the accuracy / cost Pareto front of a search space (+space=NAME)",
@@ -62,38 +72,45 @@ def _drop_if_empty(folder) -> None:
             Path(str(folder)).rmdir()
 
 
-def _run_task(verb: str):
-    from .errors import UserError
+def execute(verb: str, cfg) -> Any:
+    """Run `tasks/<verb>.run(cfg)` on a composed configuration, after the value checks
+    (before anything is read or written); a refused run leaves no empty out_dir behind.
+    Returns what the task returns; a problem the user can cause raises UserError."""
+    from omegaconf import OmegaConf
 
-    def task(cfg):
-        from omegaconf import OmegaConf
+    from ._options import bad_value
 
-        from ._options import bad_value
+    problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
+    if problem:
+        _drop_if_empty(cfg.get("out_dir"))
+        raise UserError(problem)
+    module = importlib.import_module(f"mlpnas.tasks.{verb}")  # heavy: only when it runs
+    try:
+        return module.run(cfg)
+    except UserError:
+        _drop_if_empty(cfg.get("out_dir"))
+        raise
 
-        problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
-        if problem:  # before anything is read or written
-            _drop_if_empty(cfg.get("out_dir"))
-            _fail(verb, problem)
-        module = importlib.import_module(f"mlpnas.tasks.{verb}")  # heavy: only when it runs
-        try:
-            return module.run(cfg)
-        except UserError as e:
-            _drop_if_empty(cfg.get("out_dir"))
-            _fail(verb, str(e))
-        except KeyboardInterrupt:
-            _fail(verb, "interrupted; what was written so far is kept, and running the same "
-                        "command again resumes.", 130)
-        except PermissionError as e:  # a read-only folder, or one owned by someone else
-            where = e.filename or "a file of this run"
-            _fail(verb, f"cannot write '{where}' (permission denied); give the run a folder "
-                        f"you can write to (out_dir=..., supernet_dir=..., cache_dir=...).")
-        except Exception as e:
-            problem = disk_full(e) or out_of_memory(e)
-            if problem is None:
-                raise
-            _fail(verb, problem)
 
-    return task
+def _guarded(verb: str, work) -> Any:
+    """`work()` as the command line runs it: a UserError is one sentence and exit status 2,
+    Ctrl-C exit status 130, a folder it may not write to one sentence."""
+    try:
+        return work()
+    except UserError as e:
+        _fail(verb, str(e))
+    except KeyboardInterrupt:
+        _fail(verb, "interrupted; what was written so far is kept, and running the same "
+                    "command again resumes.", 130)
+    except PermissionError as e:  # a read-only folder, or one owned by someone else
+        where = e.filename or "a file of this run"
+        _fail(verb, f"cannot write '{where}' (permission denied); give the run a folder "
+                    f"you can write to (out_dir=..., supernet_dir=..., cache_dir=...).")
+    except Exception as e:
+        problem = disk_full(e) or out_of_memory(e)
+        if problem is None:
+            raise
+        _fail(verb, problem)
 
 
 def out_of_memory(error: BaseException) -> str | None:
@@ -162,24 +179,25 @@ def _space_override(verb: str, overrides: list[str]) -> list[str]:
             o = f"+space={value}"  # `space=NAME` without the '+' means the same
             if value not in known and Path(value).suffix \
                     and not value.endswith((".yaml", ".yml")):
-                _fail(verb, f"search space file '{value}' must be a YAML file ending in "
-                            f".yaml; rename it.")
+                raise UserError(f"search space file '{value}' must be a YAML file ending "
+                                f"in .yaml; rename it.")
             if value.endswith((".yaml", ".yml")):
                 path = Path(value).expanduser().resolve()
                 if not path.is_file():
-                    _fail(verb, f"search space file '{value}' does not exist.")
+                    raise UserError(f"search space file '{value}' does not exist.")
                 out += ["+space=custom", f"space.path={path}", f"space.name={path.stem}"]
                 continue
             if value == "custom":
                 out.append(o)
                 continue
-            if value not in known:
-                _fail(verb, f"unknown search space '{value}'; known spaces are "
-                            f"{', '.join(known)} (or +space=/path/to/space.yaml).")
+            unknown = [v for v in _sweep_values(value) if v not in known]
+            if unknown:
+                raise UserError(f"unknown search space '{unknown[0]}'; known spaces are "
+                                f"{', '.join(known)} (or +space=/path/to/space.yaml).")
         out.append(o)
     if not found and not any(o.lstrip("+").startswith("experiment=") for o in overrides):
-        _fail(verb, f"no search space given; add +space=NAME with NAME one of "
-                    f"{', '.join(known)} (or +space=/path/to/space.yaml).")
+        raise UserError(f"no search space given; add +space=NAME with NAME one of "
+                        f"{', '.join(known)} (or +space=/path/to/space.yaml).")
     return _custom_scale(verb, out)
 
 
@@ -189,15 +207,11 @@ def _custom_scale(verb: str, overrides: list[str]) -> list[str]:
     values = dict(o.lstrip("+").partition("=")[::2] for o in overrides if "=" in o)
     if values.get("space") != "custom" or values.get("space.scale") not in (None, "null"):
         return overrides
-    from .errors import UserError
     from .space import load_space
 
     if not values.get("space.path"):
-        _fail(verb, "+space=custom needs space.path=/path/to/space.yaml.")
-    try:
-        scale = load_space(values["space.path"]).scale
-    except UserError as e:
-        _fail(verb, str(e))
+        raise UserError("+space=custom needs space.path=/path/to/space.yaml.")
+    scale = load_space(values["space.path"]).scale
     return [o for o in overrides if not o.startswith("space.scale=")] + [f"space.scale={scale}"]
 
 
@@ -213,9 +227,15 @@ def _check_data_option(verb: str, overrides: list[str]) -> None:
     known = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
     for o in overrides:
         key, sep, value = o.partition("=")
-        if sep and key.lstrip("+~") == "data" and value not in known:
-            _fail(verb, f"unknown data option '{value}'; use data=NAME with NAME one of "
-                        f"{', '.join(known)}.")
+        unknown = [v for v in _sweep_values(value) if v not in known]
+        if sep and key.lstrip("+~") == "data" and unknown:
+            raise UserError(f"unknown data option '{unknown[0]}'; use data=NAME with NAME one "
+                            f"of {', '.join(known)}.")
+
+
+def _sweep_values(value: str) -> list[str]:
+    """The options of a group choice: several for a sweep (`-m data=synthetic,cifar10`)."""
+    return [v.strip() for v in value.split(",")] if "," in value else [value]
 
 
 def register_resolvers() -> None:
@@ -300,42 +320,125 @@ def verb_help(verb: str) -> str:
     return "\n".join(lines)
 
 
+def checked_overrides(verb: str, overrides: Iterable) -> list[str]:
+    """The command line's checks of `mlpnas VERB OVERRIDES`, before Hydra composes anything:
+    the verb, the search space, the data option, unknown options (with "did you mean"), and
+    the positional PATH of export / plot / retrain / rank made `run_dir=...` / `path=...`.
+    Returns the overrides as Hydra takes them; a problem raises UserError."""
+    from ._options import unknown_option
+
+    if verb not in VERBS:
+        raise UserError(f"unknown verb '{verb}'; use one of {', '.join(VERBS)} "
+                        f"(mlpnas --help).")
+    if not (CONF_DIR / f"{verb}.yaml").is_file():
+        raise UserError(f"configuration folder not found at {CONF_DIR}; this installation of "
+                        f"mlpnas is incomplete: reinstall it with `pip install mlpnas` (or "
+                        f"`pip install -e .` from its source checkout).")
+    overrides = [str(o) for o in overrides]
+    if verb in NEEDS_SPACE:
+        overrides = _space_override(verb, overrides)
+    elif any(o.partition("=")[0].lstrip("+~") == "experiment" for o in overrides):
+        raise UserError(f"mlpnas {verb} takes no +experiment= (it reads the settings a run "
+                        f"recorded); experiment files are for {' and '.join(NEEDS_SPACE)}.")
+    _check_data_option(verb, overrides)
+    problem = unknown_option(CONF_DIR, verb, overrides)
+    if problem:
+        raise UserError(problem)
+    if verb in POSITIONAL and overrides and "=" not in overrides[0] \
+            and not overrides[0].startswith("-"):
+        path = Path(overrides[0]).expanduser().resolve()
+        overrides = [f"{POSITIONAL[verb]}={hydra_quoted(str(path))}", *overrides[1:]]
+    return overrides
+
+
+def compose(verb: str, overrides: Iterable[str]):
+    """conf/<verb>.yaml composed with (checked) `overrides` by Hydra's compose API, as the
+    command line composes it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    register_resolvers()
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name=verb, overrides=list(overrides))
+    except HydraException as e:
+        first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
+        raise UserError(f"the options cannot be composed ({first}); `mlpnas {verb} --help` "
+                        f"lists the option groups and their choices.") from None
+
+
+def run(verb: str, overrides: Iterable = (), command: str | None = None) -> Any:
+    """What `mlpnas VERB OVERRIDES` does, in this process: every check of the command line
+    (`checked_overrides`), the configuration composed by Hydra's compose API, the value
+    checks, then `mlpnas.tasks.<verb>.run(cfg)`; returns what the task returns. A problem
+    the user can cause raises mlpnas.errors.UserError with the sentence the command line
+    prints (an out_dir the refused run left empty is removed). The run folder records
+    `command` (by default the equivalent command line) and the overrides."""
+    return run_with_config(verb, overrides, command)[1]
+
+
+def run_with_config(verb: str, overrides: Iterable = (), command: str | None = None
+                    ) -> tuple[Any, Any]:
+    """`run`, returning (the composed configuration, what the task returns): the Python API
+    finds the run's folders in the configuration."""
+    from ._record import invocation
+
+    given = [str(o) for o in overrides]
+    checked = checked_overrides(verb, given)
+    cfg = compose(verb, checked)
+    line = command or "mlpnas " + shlex.join([verb, *given])
+    with invocation(line, checked, from_python=command is None):
+        return cfg, execute(verb, cfg)
+
+
+def _hydra_options(overrides: list[str]) -> bool:
+    """Whether the command line asks for something only `hydra.main` does: its flags (`-m`,
+    `--cfg job`, `--info`, ...) or `hydra.*` settings and groups."""
+    return any(o.startswith("-") or o.partition("=")[0].lstrip("+~").split(".")[0]
+               .split("/")[0] == "hydra" for o in overrides)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         _print(_usage())
         return
-    verb, overrides = argv[0], argv[1:]
-    if verb not in VERBS:
-        _fail("", f"unknown verb '{verb}'; use one of {', '.join(VERBS)} (mlpnas --help).")
-    if not (CONF_DIR / f"{verb}.yaml").is_file():
-        _fail(verb, f"configuration folder not found at {CONF_DIR}; this installation of "
-                    f"mlpnas is incomplete: reinstall it with `pip install mlpnas` (or "
-                    f"`pip install -e .` from its source checkout).")
-    if any(o in ("--help", "-h") for o in overrides):
+    if argv[0] in ("--version", "-V"):
+        from . import __version__
+
+        _print(f"mlpnas {__version__}")
+        return
+    verb, given = argv[0], argv[1:]
+    if verb in VERBS and (CONF_DIR / f"{verb}.yaml").is_file() \
+            and any(o in ("--help", "-h") for o in given):
         _print(verb_help(verb))
         return
-    if verb in NEEDS_SPACE:
-        overrides = _space_override(verb, overrides)
-    elif any(o.partition("=")[0].lstrip("+~") == "experiment" for o in overrides):
-        _fail(verb, f"mlpnas {verb} takes no +experiment= (it reads the settings a run "
-                    f"recorded); experiment files are for {' and '.join(NEEDS_SPACE)}.")
-    _check_data_option(verb, overrides)
-    from ._options import unknown_option
-
-    problem = unknown_option(CONF_DIR, verb, overrides)
-    if problem:
-        _fail(verb, problem)
-    if verb in POSITIONAL and overrides and "=" not in overrides[0] \
-            and not overrides[0].startswith("-"):
-        path = Path(overrides[0]).expanduser().resolve()
-        overrides = [f"{POSITIONAL[verb]}={hydra_quoted(str(path))}", *overrides[1:]]
+    command = "mlpnas " + shlex.join(argv)
+    if not _hydra_options(given):
+        _guarded(verb if verb in VERBS else "", lambda: run(verb, given, command))
+        return
+    overrides = _guarded(verb if verb in VERBS else "", lambda: checked_overrides(verb, given))
     import hydra
 
+    from ._sweep import separate_jobs, swept_keys
+
     register_resolvers()
+    swept = swept_keys(overrides)
+
+    def task(cfg):
+        from hydra.core.hydra_config import HydraConfig
+
+        from ._record import invocation
+
+        job = list(HydraConfig.get().overrides.task)
+        if swept:  # a multirun: each job its own folders (and studies)
+            separate_jobs(verb, cfg, job, swept)
+        with invocation(command, job, from_python=False):
+            return _guarded(verb, lambda: execute(verb, cfg))
+
     sys.argv = [f"mlpnas {verb}", *overrides]
-    hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(
-        _run_task(verb))()
+    hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(task)()
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ import of torch and timm in a new process.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import io
 import json
 import os
 import pickle
@@ -68,10 +66,23 @@ def small_search(tmp: Path, *args) -> list[str]:
 
 
 # the shared finished search run (the `tiny_search_run` fixture of conftest.py): twelve
-# trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials
-# (scored by the supernet, so that its exports inherit trained weights)
+# trials under a budget of 0.15 MFLOPs, so that its plots have infeasible trials (scored by
+# the supernet, so that its exports inherit trained weights); its curves go to TensorBoard
+# and every trial to the Optuna callback `RecordedTrials` (as a user's MLflow or W&B
+# callback would be named)
 SHARED_RUN = ["+space=tiny", *SMALL_SEARCH, "search.n_trials=12", "search.max_mflops=0.15",
-              "search.score=supernet_acc"]
+              "search.score=supernet_acc", "log.tensorboard=true",
+              "search.callbacks=[helpers.RecordedTrials]"]
+
+
+class RecordedTrials:
+    """An Optuna callback for `search.callbacks`: every (study name, trial number) it was
+    called with, in `RecordedTrials.seen` (shared by its instances)."""
+
+    seen: list[tuple[str, int]] = []
+
+    def __call__(self, study, trial) -> None:
+        RecordedTrials.seen.append((study.study_name, trial.number))
 
 
 # -- the command line in a subprocess --------------------------------------------------------
@@ -88,15 +99,11 @@ def run_cli(*args, cwd=None, timeout: float = 600, env=None) -> subprocess.Compl
 
 # -- the same task in-process ----------------------------------------------------------------
 def compose_config(verb: str, overrides: Iterable[str] = ()):
-    """conf/<verb>.yaml composed with `overrides` by Hydra's compose API (the budget_suffix
-    resolver registered), as the command line composes it."""
-    from hydra import compose, initialize_config_dir
+    """conf/<verb>.yaml composed with `overrides` by Hydra's compose API, as the command line
+    composes it (mlpnas.cli.compose; no checks of the overrides)."""
+    from mlpnas.cli import compose
 
-    from mlpnas.cli import CONF_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=verb, overrides=list(overrides))
+    return compose(verb, [str(o) for o in overrides])
 
 
 @contextlib.contextmanager
@@ -125,60 +132,17 @@ def _torch_threads_kept() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _cli_check(verb: str, check, *args):
-    """Run one of the command line's checks; the sentence it would print before exiting with
-    status 2 is raised as a UserError instead."""
-    from mlpnas.errors import UserError
-
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return check(*args)
-    except SystemExit as e:
-        if e.code != 2:
-            raise
-        prefix = f"mlpnas {verb}: error: "
-        text = err.getvalue().strip()
-        raise UserError(text[len(prefix):] if text.startswith(prefix) else text) from None
-
-
 def run_task(verb: str, overrides: Iterable = (), cwd=None):
-    """What `mlpnas VERB OVERRIDES` does, in this process: the command line's checks of the
-    overrides (the search space, the data option, unknown options, out-of-range values), the
-    positional PATH of export / plot / retrain / rank, the configuration composed by Hydra,
-    then `mlpnas.tasks.<verb>.run(cfg)`; returns what the task returns. A refusal is raised
-    as mlpnas.errors.UserError carrying the sentence the command line prints (and, as there,
-    an out_dir left empty by the refused run is removed). `cwd`: the folder to run in
-    (relative folders, e.g. the default out_dir, are made from it)."""
-    from omegaconf import OmegaConf
-
+    """What `mlpnas VERB OVERRIDES` does, in this process: `mlpnas.cli.run`, the entry the
+    command line and the Python API use (the command line's checks, the configuration
+    composed by Hydra, `mlpnas.tasks.<verb>.run(cfg)`); returns what the task returns. A
+    refusal is raised as mlpnas.errors.UserError carrying the sentence the command line
+    prints. `cwd`: the folder to run in (relative folders, e.g. the default out_dir, are
+    made from it)."""
     from mlpnas import cli
-    from mlpnas._options import bad_value, unknown_option
-    from mlpnas.errors import UserError
 
-    overrides = [str(o) for o in overrides]
     with working_dir(cwd), _torch_threads_kept():
-        if verb in cli.NEEDS_SPACE:
-            overrides = _cli_check(verb, cli._space_override, verb, overrides)
-        _cli_check(verb, cli._check_data_option, verb, overrides)
-        problem = unknown_option(cli.CONF_DIR, verb, overrides)
-        if problem:
-            raise UserError(problem)
-        if verb in cli.POSITIONAL and overrides and "=" not in overrides[0] \
-                and not overrides[0].startswith("-"):
-            path = Path(overrides[0]).expanduser().resolve()
-            overrides = [f"{cli.POSITIONAL[verb]}={cli.hydra_quoted(str(path))}", *overrides[1:]]
-        cfg = compose_config(verb, overrides)
-        problem = bad_value(OmegaConf.to_container(cfg, resolve=False))
-        if problem:
-            cli._drop_if_empty(cfg.get("out_dir"))
-            raise UserError(problem)
-        module = importlib.import_module(f"mlpnas.tasks.{verb}")
-        try:
-            return module.run(cfg)
-        except UserError:
-            cli._drop_if_empty(cfg.get("out_dir"))
-            raise
+        return cli.run(verb, [str(o) for o in overrides])
 
 
 def complete_trials(storage: str, name: str) -> list:

@@ -61,7 +61,11 @@ def test_exported_model_loads_through_timm_also_with_another_head(tiny_search_ru
     torch.testing.assert_close(fine.forward_features(x), ref.forward_features(x))
 
 
-def test_export_of_chosen_trials_with_onnx_and_of_an_arch_key(tiny_search_run, tmp_path):
+def test_export_of_chosen_trials_with_onnx_at_batch_1_and_3_and_of_an_arch_key(tiny_search_run,
+                                                                               tmp_path):
+    import onnx
+    import onnxruntime as ort
+
     run_dir = tiny_search_run
     trials = pd.read_csv(run_dir / "trials.csv")
     n = int(trials[trials["sampler"] == "nsga2"]["number"].iloc[3])
@@ -72,6 +76,20 @@ def test_export_of_chosen_trials_with_onnx_and_of_an_arch_key(tiny_search_run, t
     assert info["arch"] == trials[trials["number"] == n]["arch"].iloc[0]
     assert info["metrics"]["onnx_max_abs_error"] < 1e-4  # onnxruntime agrees with PyTorch
     assert (folder / "model.onnx").is_file()
+    # any batch size: onnxruntime runs the file at batch 1 and 3, equal to PyTorch
+    session = ort.InferenceSession(str(folder / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    model = load_exported(folder)
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 16, 16)
+        (out,) = session.run(None, {"images": x.numpy()})
+        assert out.shape == (batch, 10)
+        torch.testing.assert_close(torch.from_numpy(out), model(x), atol=1e-4, rtol=1e-4)
+    props = {p.key: p.value for p in onnx.load(str(folder / "model.onnx")).metadata_props}
+    assert json.loads(props["input_size"]) == [3, 16, 16] and props["batch"] == "any"
+    assert json.loads(props["mean"]) == [0.5] * 3 and json.loads(props["std"]) == [0.25] * 3
+    assert props["arch"] == info["arch"]
+    assert "any batch size N, this image size only" in (folder / "README.md").read_text()
     run_task("export", [run_dir, "export.arch=c3r1_s3r2", f"export.out_dir={tmp_path / 'b'}"])
     info = json.loads((tmp_path / "b" / "c3r1_s3r2" / ARCH_FILE).read_text())
     # an architecture the search never scored gets the run's score: here the holdout
@@ -147,6 +165,102 @@ def test_retrain_from_scratch_and_inherited_resumes_and_refuses_other_data(tiny_
     # the verb's exit status and message as a process
     bad = run_cli("retrain", folder, "data=cifar10", f"out_dir={tmp_path / 'x'}")
     assert bad.returncode == 2 and "was found on data 'synthetic'" in bad.stderr
+
+
+# -- exports as timm models ----------------------------------------------------------------
+def _first_export(run_dir):
+    return run_dir / "exported" / pd.read_csv(run_dir / "pareto.csv")["arch"].iloc[0]
+
+
+def test_features_only_on_a_two_stage_export_gives_its_two_stages(tiny_search_run):
+    folder = _first_export(tiny_search_run)
+    assert len(json.loads((folder / ARCH_FILE).read_text())["netspec"]["stages"]) == 2
+    features = timm.create_model("mlpnas_exported", pretrained=True, export_path=str(folder),
+                                 features_only=True)
+    maps = features(torch.randn(2, 3, 16, 16))
+    assert [tuple(m.shape) for m in maps] == [(2, 8, 8, 8), (2, 16, 4, 4)]
+    assert features.feature_info.channels() == [8, 16]
+
+
+@pytest.mark.parametrize("pool", ["avg", "max", "avgmax", "catavgmax", "fast"])
+def test_every_timm_global_pool_gives_one_row_per_image(tiny_search_run, pool):
+    folder = _first_export(tiny_search_run)
+    # catavgmax doubles the classifier's input, so the export's head weights do not fit it
+    model = timm.create_model("mlpnas_exported", pretrained=pool != "catavgmax",
+                              export_path=str(folder), global_pool=pool).eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert model(x).shape == (2, 10)
+    features = model.forward_features(x)
+    pooled = model.forward_head(features, pre_logits=True)
+    normed = model.norm(features)
+    expected = {"avg": normed.mean((1, 2)), "fast": normed.mean((1, 2)),
+                "max": normed.amax((1, 2)),
+                "avgmax": 0.5 * (normed.mean((1, 2)) + normed.amax((1, 2))),
+                "catavgmax": torch.cat([normed.mean((1, 2)), normed.amax((1, 2))], 1)}[pool]
+    torch.testing.assert_close(pooled, expected)
+    model.reset_classifier(4, "")  # no pooling: timm's "" keeps the map
+    assert model(x).shape == (2, 4, 4, 4)
+    with pytest.raises(ValueError, match="global_pool='median' is not a pooling type"):
+        timm.create_model("mlpnas_exported", export_path=str(folder), global_pool="median")
+
+
+def test_resolve_data_config_gives_the_training_datas_normalisation(tiny_search_run):
+    """The synthetic data is normalised with mean 0.5 and std 0.25, not ImageNet's; arch.json,
+    the card, timm's pretrained_cfg and timm's data pipeline all say so."""
+    folder = _first_export(tiny_search_run)
+    record = json.loads((folder / ARCH_FILE).read_text())
+    assert record["preprocessing"] == {"input_size": [3, 16, 16], "mean": [0.5] * 3,
+                                       "std": [0.25] * 3, "crop_pct": 1.0,
+                                       "interpolation": "bicubic"}
+    assert "mean (0.5, 0.5, 0.5), std (0.25, 0.25, 0.25)" in (folder / "README.md").read_text()
+    expected = {"input_size": (3, 16, 16), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25),
+                "crop_pct": 1.0, "interpolation": "bicubic"}
+    for model in (load_exported(folder),
+                  timm.create_model("mlpnas_exported", pretrained=True, export_path=str(folder))):
+        config = timm.data.resolve_data_config(model=model)
+        assert {k: config[k] for k in expected} == expected
+    # what timm's standard evaluation transform makes of an image is what the model saw
+    from PIL import Image
+
+    from mlpnas.data import build_data
+
+    data = build_data({"name": "synthetic", "train_size": 8, "val_size": 8, "holdout_size": 8},
+                      (3, 16, 16))
+    x, _ = data.val.get_batch([0])
+    image = Image.fromarray(data.val.images[0].permute(1, 2, 0).numpy())
+    transform = timm.data.create_transform(**timm.data.resolve_data_config(
+        model=load_exported(folder)))
+    torch.testing.assert_close(transform(image), x[0], atol=1e-5, rtol=0)
+
+
+def test_save_for_hf_and_local_dir_round_trips_give_identical_outputs(tiny_search_run, tmp_path):
+    """A found architecture travels like a timm model: timm's save_for_hf (what push_to_hf_hub
+    uploads) writes its NetSpec, not this machine's folder, so `local-dir:` (as `hf-hub:`)
+    rebuilds it with its weights and preprocessing; the export folder itself is such a
+    folder too."""
+    folder = _first_export(tiny_search_run)
+    ref = load_exported(folder)
+    x = torch.randn(2, 3, 16, 16)
+    from_timm = timm.create_model("mlpnas_exported", pretrained=True, export_path=str(folder))
+    for i, model in enumerate((ref, from_timm)):
+        timm.models.save_for_hf(model, str(tmp_path / f"hub{i}"), safe_serialization=True)
+        config = json.loads((tmp_path / f"hub{i}" / "config.json").read_text())
+        assert config["architecture"] == "mlpnas_exported"
+        assert "export_path" not in config["model_args"]
+        assert config["model_args"]["spec"] == json.loads((folder / ARCH_FILE).read_text())[
+            "netspec"]
+    for source in (tmp_path / "hub0", tmp_path / "hub1", folder):
+        back = timm.create_model(f"local-dir:{source}", pretrained=True).eval()
+        assert torch.equal(back(x), ref(x)), source
+        assert tuple(timm.data.resolve_data_config(model=back)["mean"]) == (0.5, 0.5, 0.5)
+    fine = timm.create_model(f"local-dir:{tmp_path / 'hub0'}", pretrained=True, num_classes=3)
+    assert fine.eval()(x).shape == (2, 3)
+
+
+def test_exported_files_are_readable_by_others(tiny_search_run):
+    folder = _first_export(tiny_search_run)
+    for name in (WEIGHTS_FILE, ARCH_FILE, "config.json", "README.md"):
+        assert (folder / name).stat().st_mode & 0o044 == 0o044, name
 
 
 def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(

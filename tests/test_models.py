@@ -256,3 +256,13 @@ def test_cyclefc_counts_as_its_linear_layer():
 
     macs, unsupported = fvcore_count(Wrap(), (12, 7, 9))
     assert macs == 7 * 9 * 12 * 20
+
+
+def test_global_pool_and_features_only_follow_timm_on_published_models():
+    x = torch.randn(2, 3, 64, 64)
+    for pool, width in (("avg", 48), ("max", 48), ("avgmax", 48), ("catavgmax", 96)):
+        model = timm.create_model("test_cyclemlp", global_pool=pool)
+        assert model(x).shape == (2, 10)
+        assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, width)
+    features = timm.create_model("test_cyclemlp", features_only=True)
+    assert len(features(x)) == 4  # every stage by default

@@ -191,3 +191,15 @@ def test_read_keys_from_a_list_a_text_file_and_a_csv(tmp_path):
         read_keys(str(tmp_path / "missing.txt"), space)
     with pytest.raises(Exception, match="has 1 stages but space 'tiny' has 2"):
         read_keys(["c3r2"], space)
+
+
+def test_rankings_of_standalone_runs_at_chance_are_flagged():
+    from mlpnas.rank import chance_warning
+
+    # 10 classes, 64 images: chance 0.1, two binomial standard deviations 0.075
+    warning = chance_warning([0.055, 0.102, 0.0875], 10, 64)
+    assert warning.startswith("warning: every standalone accuracy (best 0.102) is within "
+                              "noise of chance (0.100 for 10 classes")
+    assert "rankings are noise" in warning
+    assert chance_warning([0.055, 0.19], 10, 64) is None  # one architecture learnt something
+    assert chance_warning([0.12, 0.13], 10, 10000) is None  # 0.13 is far above chance there

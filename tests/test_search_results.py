@@ -52,7 +52,7 @@ def test_model_card_latency_line_names_the_threads_in_effect():
 
     rows = pd.DataFrame([{"arch": space.smallest().key, "accuracy": 0.5, "mflops": 0.1,
                           "latency_ms_measured": 0.2}])
-    data = SimpleNamespace(name="synthetic", holdout=[0] * 4)
+    data = SimpleNamespace(name="synthetic", holdout=[0] * 4, preprocessing={})
     axis = AxisSetting(parse_score("supernet_acc"), True, None, 32, None)
     infos = export_infos(rows, space, data, LatencySetting(threads=None), "supernet", axis)
     line = infos[space.smallest().key]["metrics"]["latency_setting"]

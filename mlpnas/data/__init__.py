@@ -10,14 +10,14 @@ timm's dataset factory, CIFAR-format directories), split three ways:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import UserError
-from .synthetic import SyntheticShapes
+from .synthetic import MEAN, STD, SyntheticShapes
 
 __all__ = ["DataSplits", "SyntheticShapes", "build_data", "iterate_batches", "sequential_batches"]
 
@@ -29,6 +29,9 @@ class DataSplits:
     holdout: Dataset
     val: Dataset
     num_classes: int
+    # how an image becomes the model's input (timm's pretrained_cfg names): exports carry it,
+    # so that timm's data pipeline feeds a found architecture what it was trained on
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         return (f"data '{self.name}': {len(self.train)} train, {len(self.holdout)} holdout, "
@@ -64,7 +67,8 @@ def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0)
             return SyntheticShapes(sizes[size_key], base + offset, h, w, n_cls, c, variant)
 
         return DataSplits(name, split("train_size", 20000, 1), split("holdout_size", 2000, 2),
-                          split("val_size", 2000, 3), n_cls)
+                          split("val_size", 2000, 3), n_cls,
+                          preprocessing(input_size, (MEAN,) * c, (STD,) * c, 1.0))
     from . import _real
 
     frac = float(cfg.get("holdout_fraction", 0.1))
@@ -89,7 +93,17 @@ def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0)
     split_seed = int(cfg.get("seed", 0))
     train, _ = _real.holdout_split(train_aug, frac, split_seed)
     _, holdout = _real.holdout_split(train_plain, frac, split_seed)
-    return DataSplits(name, train, holdout, val, n_cls)
+    return DataSplits(name, train, holdout, val, n_cls,
+                      preprocessing(input_size, *_real.normalisation(cfg)))
+
+
+def preprocessing(input_size: Sequence[int], mean: Sequence[float], std: Sequence[float],
+                  crop_pct: float) -> dict[str, Any]:
+    """The input size, normalisation, crop fraction and resize interpolation of a dataset's
+    evaluation images, in timm's pretrained_cfg names."""
+    return {"input_size": [int(v) for v in input_size], "mean": [float(v) for v in mean],
+            "std": [float(v) for v in std], "crop_pct": float(crop_pct),
+            "interpolation": "bicubic"}  # what mlpnas.data._real resizes real images with
 
 
 def iterate_batches(ds: Dataset, batches: Sequence[Sequence[int]], num_workers: int = 0,

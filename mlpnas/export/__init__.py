@@ -5,16 +5,18 @@ supernet's subnets is `mlpnas.supernet.export_subnets`, retraining is `mlpnas.tr
 from ..models import ARCH_FILE, WEIGHTS_FILE, read_arch_file
 from ._export import (
     CARD_FILE,
+    HUB_CONFIG_FILE,
     export_fresh,
     export_model,
     load_exported,
     model_card,
     write_arch_file,
     write_export,
+    write_hub_config,
 )
-from ._onnx import ONNX_FILE, export_onnx, onnx_max_error
+from ._onnx import CHECK_BATCHES, ONNX_FILE, export_onnx, onnx_max_error
 
-__all__ = ["ARCH_FILE", "CARD_FILE", "ONNX_FILE", "WEIGHTS_FILE", "export_fresh",
-           "export_model", "write_export",
-           "export_onnx", "load_exported", "model_card", "onnx_max_error",
-           "read_arch_file", "write_arch_file"]
+__all__ = ["ARCH_FILE", "CARD_FILE", "CHECK_BATCHES", "HUB_CONFIG_FILE", "ONNX_FILE",
+           "WEIGHTS_FILE", "export_fresh", "export_model", "export_onnx", "load_exported",
+           "model_card", "onnx_max_error", "read_arch_file", "write_arch_file", "write_export",
+           "write_hub_config"]

@@ -6,8 +6,9 @@ The mixer of each block is injected from the registry by name (`mlpnas.mixers`);
 never asks which family it holds.
 
 timm contract: `forward_features(x)` returns the last stage's channels-last map (B, H, W, C)
-before the final norm; `forward_head(x, pre_logits=False)` applies the final norm, pooling
-and classifier; `forward_intermediates` / `feature_info` serve `features_only=True`.
+before the final norm; `forward_head(x, pre_logits=False)` applies the final norm, the global
+pooling (`global_pool`: every type timm's adaptive pooling takes, `""` for none) and the
+classifier; `forward_intermediates` / `feature_info` serve `features_only=True`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath, SelectAdaptivePool2d, trunc_normal_
 from timm.models._features import feature_take_indices  # what timm's own models use
 from torch import nn
 
@@ -82,6 +83,20 @@ def _reduction(ds: DownsampleSpec | None) -> int:
     return 2 if ds.kind == "merge" else ds.stride
 
 
+POOL_TYPES = ("", "avg", "max", "avgmax", "catavgmax")
+
+
+def global_pooling(pool_type: str) -> nn.Module:
+    """timm's selectable global pooling of a channels-last map: (B, H, W, C) -> (B, C) (or
+    (B, 2C) for 'catavgmax'); `""` keeps the map. 'avg' is a mean over the map, which fvcore
+    does not count, so the costs of every architecture stay what they were."""
+    name = (pool_type or "").lower()
+    if name.removeprefix("fast") not in POOL_TYPES:  # timm's "fast..." names are the same
+        raise ValueError(f"global_pool={pool_type!r} is not a pooling type; use one of "
+                         f"{', '.join(repr(t) for t in POOL_TYPES)}.")
+    return SelectAdaptivePool2d(pool_type=name, flatten=bool(name), input_fmt="NHWC")
+
+
 class MlpBackbone(nn.Module):
     """Build any published MLP model, or any architecture found by a search, from a NetSpec.
 
@@ -132,8 +147,9 @@ class MlpBackbone(nn.Module):
 
         self.num_features = self.head_hidden_size = dims[-1]
         self.norm = create_norm(spec.norm, dims[-1])
+        self.pool = global_pooling(global_pool)
         self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(dims[-1], spec.num_classes) if spec.num_classes > 0 else nn.Identity()
+        self.head = self._classifier(spec.num_classes)
         self.apply(_init_weights)
 
     def create_block(self, stage: int, index: int, dim: int, block: BlockSpec,
@@ -147,11 +163,16 @@ class MlpBackbone(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.head
 
+    def _classifier(self, num_classes: int) -> nn.Module:
+        width = self.num_features * self.pool.feat_mult()
+        return nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
+
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         self.num_classes = num_classes
         if global_pool is not None:
             self.global_pool = global_pool
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+            self.pool = global_pooling(global_pool)
+        self.head = self._classifier(num_classes)
         if isinstance(self.head, nn.Linear):
             _init_weights(self.head)
         self.spec = self.spec.replace(num_classes=num_classes)
@@ -177,9 +198,7 @@ class MlpBackbone(nn.Module):
         return self.stages(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.norm(x)
-        if self.global_pool == "avg":
-            x = x.mean(dim=(1, 2))
+        x = self.pool(self.norm(x))
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 

@@ -13,7 +13,14 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from ..spec import NetSpec
-from ._archfile import read_arch_file, read_weights
+from ._archfile import (
+    ENTRY,
+    WEIGHTS_FILE,
+    ExportedBackbone,
+    exported_cfg,
+    read_arch_file,
+    read_weights,
+)
 from ._specs import asmlp_spec, cycle_spec, hire_spec, vip_spec
 from .backbone import MlpBackbone
 
@@ -35,11 +42,13 @@ def checkpoint_filter_fn(state_dict, model: MlpBackbone):
     return convert_official_state(model, state_dict)
 
 
-def _create(variant: str, pretrained: bool, spec: NetSpec, **kwargs) -> MlpBackbone:
+def _create(variant: str, pretrained: bool, spec: NetSpec, cls: type = MlpBackbone,
+            **kwargs) -> MlpBackbone:
+    # features_only=True returns every stage the architecture has (found ones may have 2)
     return build_model_with_cfg(
-        MlpBackbone, variant, pretrained, spec=spec,
+        cls, variant, pretrained, spec=spec,
         pretrained_filter_fn=checkpoint_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
+        feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(len(spec.stages)))),
         **kwargs)
 
 
@@ -215,25 +224,36 @@ def test_vip(pretrained=False, **kwargs) -> MlpBackbone:
 
 
 @register_model
-def mlpnas_exported(pretrained=False, export_path=None, **kwargs) -> MlpBackbone:
+def mlpnas_exported(pretrained=False, export_path=None, spec=None, **kwargs) -> MlpBackbone:
     """An architecture exported by mlpnas (a folder with arch.json and model.safetensors):
 
         timm.create_model("mlpnas_exported", pretrained=True, export_path=FOLDER)
 
     builds the architecture from FOLDER/arch.json and, with pretrained=True, loads
     FOLDER/model.safetensors through timm (num_classes=N resets the classifier for
-    fine-tuning, as timm does for its own models)."""
+    fine-tuning, as timm does for its own models); its pretrained_cfg holds the mean, std,
+    crop and input size of the data it was trained on. `spec=` (a NetSpec or its dict)
+    builds the architecture without a folder: that is what the `model_args` of a model saved
+    with `timm.models.save_for_hf` / `push_to_hf_hub` hold, so `create_model("local-dir:DIR")`
+    and `"hf-hub:USER/REPO"` rebuild it (and load its weights with pretrained=True)."""
     overlay = dict(kwargs.pop("pretrained_cfg_overlay", None) or {})
-    if export_path is None and overlay.get("file"):
-        export_path = Path(overlay["file"]).parent
-    if export_path is None:
-        raise ValueError("mlpnas_exported needs export_path=FOLDER, the folder `mlpnas search` "
-                         "or `mlpnas export` wrote (with arch.json and model.safetensors).")
-    record = read_arch_file(export_path)
-    spec = NetSpec.from_dict(record["netspec"])
-    if pretrained:  # read and checked as load_exported reads it; timm takes the state dict
-        overlay.pop("file", None)
-        overlay["state_dict"] = read_weights(export_path, spec)
-    overlay.update(num_classes=spec.num_classes, input_size=(spec.in_chans, *spec.img_size),
-                   crop_pct=1.0)
-    return _create("mlpnas_exported", pretrained, spec, pretrained_cfg_overlay=overlay, **kwargs)
+    if spec is None:
+        if export_path is None and overlay.get("file"):
+            export_path = Path(overlay["file"]).parent
+        if export_path is None:
+            raise ValueError("mlpnas_exported needs export_path=FOLDER, the folder `mlpnas "
+                             "search` or `mlpnas export` wrote (with arch.json and "
+                             "model.safetensors), or spec=NETSPEC.")
+        record = read_arch_file(export_path)
+        spec = NetSpec.from_dict(record["netspec"])
+        overlay.update(exported_cfg(record))
+        if pretrained:  # read and checked as load_exported reads it; timm takes the state dict
+            overlay.pop("file", None)
+            overlay["state_dict"] = read_weights(export_path, spec)
+        else:
+            overlay.setdefault("file", str(Path(export_path) / WEIGHTS_FILE))
+    spec = spec if isinstance(spec, NetSpec) else NetSpec.from_dict(spec)
+    overlay.setdefault("num_classes", spec.num_classes)
+    overlay.setdefault("input_size", (spec.in_chans, *spec.img_size))
+    return _create(ENTRY, pretrained, spec, cls=ExportedBackbone, pretrained_cfg_overlay=overlay,
+                   **kwargs)

@@ -4,6 +4,7 @@ statistics (Kendall tau, Spearman rho, bootstrap intervals, seed ceiling, precis
 regret). `mlpnas rank RUN_DIR` (tasks/rank.py) wires them to a search run."""
 
 from ..score import seed_columns
+from ._chance import chance_warning
 from ._jobs import Job, JobsDone, claimed, make_jobs, read_result, run_jobs, worker_order
 from ._pick import MIN_ARCHS, front_layers, pick_archs, plan_entries, random_feasible, read_keys
 from ._report import ranking_stats, score_column, score_stats, summary_lines
@@ -29,6 +30,7 @@ __all__ = [
     "Job",
     "JobsDone",
     "bootstrap_indices",
+    "chance_warning",
     "claimed",
     "correlation",
     "difference",

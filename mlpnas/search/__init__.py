@@ -1,8 +1,10 @@
 """Optuna glue only: the define-by-run objective, budgets as constraints, samplers, storage,
 results tables. It sees the space, the cost model and an evaluator (arch -> accuracy)."""
 
+from ._artifacts import attach_files
 from ._objective import (
     BUDGETS,
+    DASHBOARD_CONSTRAINTS,
     DIRECTIONS,
     Objective,
     active_budgets,
@@ -11,6 +13,7 @@ from ._objective import (
     check_budgets,
     check_objectives,
     family_summary,
+    set_budget_constraints,
     suggest_arch,
 )
 from ._results import (
@@ -84,11 +87,13 @@ __all__ = [
     "write_run",
     "write_table",
     "BUDGETS",
+    "DASHBOARD_CONSTRAINTS",
     "DIRECTIONS",
     "SAMPLERS",
     "Objective",
     "active_budgets",
     "arch_params",
+    "attach_files",
     "best_feasible",
     "budget_suffix",
     "check_budgets",
@@ -109,6 +114,7 @@ __all__ = [
     "pareto_mask",
     "run_trials",
     "seed_trials",
+    "set_budget_constraints",
     "suggest_arch",
     "trials_frame",
 ]

@@ -126,6 +126,25 @@ def check_budgets(space: Space, costs: CostModel, budgets: Mapping[str, float]) 
                     f"'{space.name}'; loosen some of them.")
 
 
+def set_budget_constraints(trial: optuna.Trial, over: Mapping[str, float]) -> None:
+    """Each budget as an Optuna constraint (`cost - budget`, feasible when <= 0), and, for the
+    tools that look elsewhere, the user attributes `feasible` and `violation` (how far over
+    all budgets together) and the same values as Optuna's older constraint list, which
+    optuna-dashboard reads to mark infeasible trials and leave them off its Pareto front."""
+    for name, value in over.items():
+        trial.set_constraint(name, value)
+    violation = sum(max(v, 0.0) for v in over.values())
+    trial.set_user_attr("feasible", violation <= 0)
+    trial.set_user_attr("violation", violation)
+    trial_id = getattr(trial, "_trial_id", None)  # no public setter for system attributes
+    if over and trial_id is not None:
+        trial.storage.set_trial_system_attr(trial_id, DASHBOARD_CONSTRAINTS,
+                                            [float(v) for v in over.values()])
+
+
+DASHBOARD_CONSTRAINTS = "constraints"  # the system attribute optuna-dashboard reads
+
+
 class Objective:
     def __init__(self, space: Space, costs: CostModel, evaluate: Callable[[Arch], float],
                  objectives: Sequence[str], budgets: Mapping[str, float],
@@ -145,8 +164,7 @@ class Objective:
         t = time.perf_counter()
         costs = self.costs.costs(arch)
         self.cost_seconds += time.perf_counter() - t
-        for name, limit in self.budgets.items():
-            trial.set_constraint(name, costs[name] - limit)
+        set_budget_constraints(trial, {n: costs[n] - limit for n, limit in self.budgets.items()})
         if arch.key in self.cache:
             acc = self.cache[arch.key]
             self.cache_hits += 1

@@ -25,7 +25,9 @@ def trials_frame(study: optuna.Study, sampler: str) -> pd.DataFrame:
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         ua = t.user_attrs
-        violation = sum(max(v, 0.0) for v in t.constraints.values())
+        # the objective records it (Optuna's constraints also hold the list optuna-dashboard
+        # reads, the same values again); trials of earlier versions have the named ones only
+        violation = ua.get("violation", sum(max(v, 0.0) for v in t.constraints.values()))
         key = ua.get("arch", "")
         rows.append({
             "number": t.number, "sampler": sampler, "arch": key,

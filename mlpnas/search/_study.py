@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -335,10 +335,13 @@ def best_feasible(study: optuna.Study) -> tuple[float, str] | None:
 
 
 def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress: bool = True,
-               label: str = "search", costs_label: Callable[[str], str] | None = None) -> int:
+               label: str = "search", costs_label: Callable[[str], str] | None = None,
+               callbacks: Sequence[Callable] = ()) -> int:
     """Run trials until the study holds `n_trials` complete ones (counting every worker's);
     returns the number this call ran. A resumed study also runs the trials still queued (a
-    seed architecture whose evaluation was interrupted), even beyond `n_trials`."""
+    seed architecture whose evaluation was interrupted), even beyond `n_trials`.
+    `callbacks` are Optuna callbacks (study, frozen trial) called after every trial, e.g. a
+    TensorBoard writer or optuna-integration's MLflow one."""
     done = completed(study)
     if done:
         n_trials = max(n_trials, done + waiting(study))
@@ -369,7 +372,7 @@ def run_trials(study: optuna.Study, objective: Callable, n_trials: int, progress
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # stops every worker's loop once the study holds n_trials complete trials
         stop = optuna.study.MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))
-        study.optimize(objective, callbacks=[callback, stop], catch=())
+        study.optimize(objective, callbacks=[callback, *callbacks, stop], catch=())
     if bar is not None:
         bar.close()
     return ran

@@ -49,25 +49,30 @@ def config_recorded(cfg: DictConfig, out: Path, name: str = "config.yaml"):
     that the record reads the same from any working directory). Every run writes its own:
     a resumed run is refused when a setting that matters differs, so the record always
     describes what the folder holds, and a run that crashed is followed by the one that
-    finishes. If the body refuses the run (UserError), the earlier record is put back (or
-    none, if there was none), so the refused settings are never left behind."""
+    finishes. The command line and overrides of the run are added to `commands.txt`. If
+    the body refuses the run (UserError), the earlier records are put back (or none, if
+    there were none), so the refused settings are never left behind."""
     from .._io import write_text_atomic
+    from .._record import COMMANDS_FILE, entry
 
     out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    before = path.read_text() if path.is_file() else None
+    path, commands = out / name, out / COMMANDS_FILE
+    before = {p: p.read_text() if p.is_file() else None for p in (path, commands)}
     data = OmegaConf.to_container(cfg, resolve=True)
     for key in DIR_KEYS:
         if data.get(key):
             data[key] = str(Path(str(data[key])).expanduser().resolve())
     write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(data)))
+    if entry() is not None:
+        write_text_atomic(commands, (before[commands] or "") + entry())
     try:
         yield
     except UserError:
-        if before is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_text_atomic(path, before)
+        for p, text in before.items():
+            if text is None:
+                p.unlink(missing_ok=True)
+            else:
+                write_text_atomic(p, text)
         raise
 
 

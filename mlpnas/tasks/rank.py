@@ -15,6 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from .._io import atomic_target, write_json_atomic
+from .._record import current as current_invocation
 from ..cost import COST_NAMES, COST_TABLE
 from ..errors import UserError
 from ._common import file_lock, plain, refuse_links
@@ -201,6 +202,7 @@ def run(cfg: DictConfig):
     from ..plots import draw_ranking, ranking_info
     from ..rank import (
         Job,
+        chance_warning,
         make_jobs,
         pick_archs,
         ranking_stats,
@@ -373,6 +375,7 @@ def run(cfg: DictConfig):
         "standalone_jobs": None if root is None else str(root),
         "machine": f"{machine_description(device)}, torch {torch.__version__}",
         "report_seconds": round(time.perf_counter() - t_start, 1),
+        "invocation": current_invocation(),  # the command line and overrides of this report
     }
     if job_seconds:
         report["standalone_seconds_total"] = round(sum(job_seconds), 1)
@@ -384,6 +387,8 @@ def run(cfg: DictConfig):
 
     draw_ranking(ranking_info(out), out / RANKING_PNG)
     lines = summary_lines(stats, budget_text, recipe_text)
+    lines += [w for w in [chance_warning(table["standalone_mean"], data.num_classes,
+                                         len(data.val))] if w]
     if net is None:
         lines.append("  (no supernet scores: the search trained no supernet; give "
                      "rank.supernet_dir=DIR to score one)")

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from ..errors import UserError
 from ._common import config_recorded, device_of, plain, refuse_links
+from ._tracking import tracked
 
 
 def run(cfg: DictConfig):
@@ -34,7 +35,7 @@ def run(cfg: DictConfig):
     device, amp, threads = device_of(cfg)
     print(f"mlpnas retrain: {record['arch']} ({cfg.init} init) on {data.describe()}; writing "
           f"to {out}", flush=True)
-    with config_recorded(cfg, out):
+    with config_recorded(cfg, out), tracked(cfg, out):
         result = retrain(path, data, plain(cfg.train), out, str(cfg.init), int(cfg.seed),
                          device, amp, threads, plain(cfg.data), bool(cfg.progress),
                          lambda m: print(m, flush=True))

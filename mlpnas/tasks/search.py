@@ -3,8 +3,8 @@
 results tables, plots, summary and exported Pareto architectures.
 
 The two strategies share one small interface (`prepare`, `train`, `trials`,
-`summary_lines`), so this task reads top to bottom: `_Run` holds what both use, the
-strategy produces the trials tables, `search_report` writes the files."""
+`summary_lines`, `attach_artifacts`), so this task reads top to bottom: `_Run` holds what
+both use, the strategy produces the trials tables, `search_report` writes the files."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ._common import (
     space_from_cfg,
     supernet_lock,
 )
+from ._tracking import attach_artifacts, search_callbacks, tracked
 
 
 def _say(msg: str) -> None:
@@ -53,13 +54,14 @@ def _one_worker(cfg: DictConfig):
                     f"a worker with search.worker={worker} is already running on '{out}'; "
                     f"give this one another number, e.g. search.worker={worker + 1}."):
         if cfg.search.get("strategy") != "metakernel":
-            return _run(cfg)
+            with tracked(cfg, out) as log:
+                return _run(cfg, log)
         # a meta-kernel search trains one network: a second worker could only race the first
         with held_alone(out.parent / f".{out.name}.metakernel.lock",
                         f"a meta-kernel search is already running on '{out}'; it trains one "
                         f"network, so it runs as one worker: wait for it to finish (the same "
-                        f"command then reports its result)."):
-            return _run(cfg)
+                        f"command then reports its result)."), tracked(cfg, out) as log:
+            return _run(cfg, log)
 
 
 def _others_running(out: Path, worker: int) -> bool:
@@ -112,6 +114,8 @@ class _Run:
     threads: int | None
     latency_setting: object | None
     timing: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)    # Optuna callbacks after every trial
+    study_names: dict = field(default_factory=dict)  # {sampler: Optuna study name}
 
     @property
     def seed(self) -> int:
@@ -120,15 +124,16 @@ class _Run:
     def study_base(self) -> str:
         from ..search import budget_suffix
 
-        return (f"{self.space.name}-{self.space.scale}-{self.data.name}-seed{self.seed}"
-                f"{budget_suffix(self.budgets)}-{self.axis.choice.key}")
+        return self.sc.get("study_name") or (
+            f"{self.space.name}-{self.space.scale}-{self.data.name}-seed{self.seed}"
+            f"{budget_suffix(self.budgets)}-{self.axis.choice.key}")
 
     def cost_label(self, key: str) -> str:
         name = next(o for o in self.objectives if o != "accuracy")
         return f"@ {self.costs.cost(self.space.arch_from_key(key), name):.4g} {name}"
 
 
-def _run(cfg: DictConfig):
+def _run(cfg: DictConfig, log=None):
     from ..cost import COST_TABLE, CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import active_budgets, check_budgets, check_objectives
@@ -145,6 +150,7 @@ def _run(cfg: DictConfig):
                         f"{', '.join(STRATEGIES)}.")
     strategy_cls = STRATEGIES[name]
     strategy_cls.check(space, sc)
+    callbacks = search_callbacks(cfg, log)  # Optuna callbacks: made (and checked) first
     out = out_path(cfg)
     _say(f"mlpnas search: space '{space.name}' (scale {space.scale}); run folder {out}")
     data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
@@ -170,7 +176,7 @@ def _run(cfg: DictConfig):
     check_budgets(space, costs, budgets)
     run = _Run(cfg, sc, space, data, costs, objectives, budgets, axis, out,
                Path(str(cfg.supernet_dir)) if axis.train_supernet else None, device, amp,
-               threads, setting, {"tables_s": round(time.perf_counter() - t, 2)})
+               threads, setting, {"tables_s": round(time.perf_counter() - t, 2)}, callbacks)
     strategy = strategy_cls(run)
     out.mkdir(parents=True, exist_ok=True)
     strategy.prepare()
@@ -204,6 +210,9 @@ def _run(cfg: DictConfig):
     run.timing.update({"scoring_s": round(score.seconds, 1), "scorings": score.calls,
                        "total_s": round(time.perf_counter() - t_start, 1)})
     summary = write_report(run, frames, strategy.sampler, net, strategy.summary_lines())
+    strategy.attach_artifacts()
+    if log is not None:
+        log.summary(summary)
     _say(summary)
     return summary
 
@@ -244,7 +253,7 @@ class _OptunaStrategy:
             default = not sc.get("storage")
             if default and not (r.out / "study.db").exists():
                 _check_results_kept(r.out, None, None, url)
-            storage = open_storage(url)
+            storage = self.storage = open_storage(url)
             worker_seed = r.seed + 1000 * int(sc.get("worker", 0))
             base = r.study_base()
             _check_results_kept(r.out, storage, f"{base}-{self.sampler}", url)
@@ -255,6 +264,7 @@ class _OptunaStrategy:
             for name, sampler in samplers.items():
                 self.studies[name] = open_study(storage, f"{base}-{name}", r.objectives,
                                                 sampler, r.budgets, r.axis.record())
+                r.study_names[name] = f"{base}-{name}"
             seeds = r.space.uniform_archs() if sc.get("seed_uniform", True) else {}
             # every worker of a study in the run folder's SQLite file runs on this machine
             # and holds its lock: with no other one running, every RUNNING trial is a dead
@@ -287,7 +297,7 @@ class _OptunaStrategy:
         for name, study in self.studies.items():
             t = time.perf_counter()
             ran = run_trials(study, objective, int(r.sc["n_trials"]), bool(r.cfg.progress),
-                             f"{name} trials", r.cost_label)
+                             f"{name} trials", r.cost_label, r.callbacks)
             studies[name] = {"seconds": round(time.perf_counter() - t, 1), "trials_run": ran}
         r.timing.update({"studies": studies,
                          "cost_model_s": round(objective.cost_seconds, 4),
@@ -296,6 +306,11 @@ class _OptunaStrategy:
 
     def summary_lines(self) -> list[str]:
         return []
+
+    def attach_artifacts(self) -> None:
+        """The run's plots, tables and exports, as Optuna artifacts of its study."""
+        attach_artifacts(self.storage, self.studies[self.sampler], self.run.out,
+                         bool(self.run.sc.get("artifacts", True)))
 
 
 class _MetaKernelStrategy:
@@ -351,6 +366,9 @@ class _MetaKernelStrategy:
         r.timing["studies"] = {self.name: {"seconds": round(time.perf_counter() - t, 1),
                                            "trials_run": 1}}
         return {self.name: pd.DataFrame([row], columns=COLUMNS)}
+
+    def attach_artifacts(self) -> None:  # no study: its derived architecture is no trial
+        pass
 
     def summary_lines(self) -> list[str]:
         result, costs = self.result, self.run.costs

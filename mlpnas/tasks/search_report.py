@@ -52,6 +52,7 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir, axi
         if lat_setting is not None:
             metrics["latency_setting"] = lat_setting.describe()
         infos[row["arch"]] = {"space": space.name, "scale": space.scale, "data": data.name,
+                              "preprocessing": data.preprocessing,
                               "metrics": metrics, "weights_from": weights_note(supernet_dir),
                               "fresh_weights": supernet_dir is None}
     return infos
@@ -122,6 +123,7 @@ def write_report(run, frames: dict[str, pd.DataFrame], sampler: str, net,
         "num_classes": data.num_classes, "sampler": sampler, "objectives": objectives,
         "budgets": budgets, "score": axis.record(), "hv_reference": reference,
         "hypervolume": hv, "improvement_over_random": improvement,
+        "studies": dict(run.study_names),  # {sampler: Optuna study name}; none: meta-kernel
         "n_trials": int(sc["n_trials"]), "seed": run.seed,
         "supernet_dir": None if run.supernet_dir is None else str(run.supernet_dir),
         "seeds": {k: a.key for k, a in space.uniform_archs().items()},

@@ -7,6 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
+from ._tracking import tracked
 
 log = logging.getLogger("mlpnas.train")
 
@@ -21,7 +22,7 @@ def run(cfg: DictConfig):
     out = out_path(cfg)
     print(f"mlpnas train: space '{space.name}' (scale {space.scale}, {space.size():.3g} "
           f"architectures), {data.describe()}; writing to {out}", flush=True)
-    with config_recorded(cfg, out):
+    with config_recorded(cfg, out), tracked(cfg, out):
         result = train_supernet(space, data, plain(cfg.train), out, seed=int(cfg.seed),
                                 device=device, amp=amp, threads=threads,
                                 data_cfg=plain(cfg.data), progress=bool(cfg.progress),

@@ -25,6 +25,7 @@ from ._loop import (
     restoring,
     run_training,
     setup_device,
+    watching_epochs,
 )
 from ._losses import Losses
 from ._retrain import INITS, RetrainJob, retrain
@@ -34,4 +35,5 @@ __all__ = ["CHECKPOINT", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
            "TrainResult", "autocast", "data_fingerprint", "evaluate", "evaluate_metrics",
            "first_difference",
            "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",
-           "recipe_fingerprint", "restoring", "retrain", "run_training", "setup_device"]
+           "recipe_fingerprint", "restoring", "retrain", "run_training", "setup_device",
+           "watching_epochs"]

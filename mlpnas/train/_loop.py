@@ -11,6 +11,10 @@ functions of (seed, e) and (seed, s); the full state is written atomically to
 the same folder continues from it. `metrics.csv` holds deterministic values only, so a killed
 and resumed run writes the same file as an uninterrupted one; wall times go to `timing.csv`.
 
+Watched: `watching_epochs(fn)` calls fn(what, row) with every epoch's metrics row of every
+run in its body (how a task logs training curves to TensorBoard without a logger passed
+through every trainer).
+
 Distributed: under `torchrun` (RANK / WORLD_SIZE set) every process takes an equal slice of
 each global batch; gradients are averaged by DistributedDataParallel, so N processes with
 batch B/N train the same model as one process with batch B, as long as no BatchNorm
@@ -24,7 +28,8 @@ import csv
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,6 +183,22 @@ def _append_timing(path: Path, epoch: int, step: int, seconds: float) -> None:
         fh.write(f"{epoch},{step},{seconds:.2f}\n")
 
 
+_WATCHERS: ContextVar[tuple[Callable[[str, dict], None], ...]] = ContextVar(
+    "mlpnas_epoch_watchers", default=())
+
+
+@contextlib.contextmanager
+def watching_epochs(fn: Callable[[str, dict[str, Any]], None]) -> Iterator[None]:
+    """Call `fn(what, row)` at the end of every epoch of every training run in the body (in
+    the main process): `what` names the run ('supernet', 'retraining run', ...), `row` is
+    its metrics.csv row (epoch, step, lr, losses, validation accuracies)."""
+    token = _WATCHERS.set((*_WATCHERS.get(), fn))
+    try:
+        yield
+    finally:
+        _WATCHERS.reset(token)
+
+
 def mixes_batches(recipe: dict) -> bool:
     """Whether the recipe mixes pairs of images within a batch (timm's mixup or cutmix)."""
     return recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0
@@ -318,6 +339,8 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
             elapsed = time.perf_counter() - t_epoch
             _append_timing(out / TIMING, epoch + 1, step, elapsed)
             log(f"epoch {epoch + 1}/{epochs}: {job.describe(row)} ({elapsed:.0f} s)")
+            for watcher in _WATCHERS.get():
+                watcher(what, row)
         t_epoch = time.perf_counter()
         if stop_after_steps is not None and step >= stop_after_steps:
             return finish_early()

@@ -111,6 +111,7 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
     if dist.main and epochs_done and stop_after_steps is None:
         last = result.metrics[-1]
         info = {k: record.get(k) for k in ("space", "scale", "data") if k in record}
+        info["preprocessing"] = data.preprocessing  # what it was trained on
         info["metrics"] = {
             **{k: v for k, v in record.get("metrics", {}).items()
                if k in (*COST_NAMES, "latency_ms_measured", "latency_setting", "score",
