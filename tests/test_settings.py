@@ -388,7 +388,8 @@ def test_read_only_folders_reuse_what_can_be_read_and_name_the_folder(tmp_path):
     assert "(permission denied)" in blocked.stderr and "Traceback" not in blocked.stderr
     # exporting into the read-only run folder (safetensors' own writer gave a traceback)
     export = subprocess.run([*_as_another_user(), *cli_command(
-        "export", f"{base}/runs/search/tiny-small-synthetic-seed0", "export.arch=c3r1_c3r1",
+        "export", f"{base}/runs/search/tiny-small-synthetic-seed0-supernet_acc",
+        "export.arch=c3r1_c3r1",
         "export.measure_latency=false")], capture_output=True, text=True, cwd=mine, env=env,
         timeout=600)
     assert export.returncode == 2, export.stderr

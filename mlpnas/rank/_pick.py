@@ -86,8 +86,7 @@ MIN_ARCHS = 5  # fewer architectures cannot show a ranking
 def read_keys(spec: str | Sequence[str], space: Space) -> list[str]:
     """Architecture keys from a list, or from a file: a CSV with an `arch` column (e.g. a
     ranking.csv or trials.csv) or plain text with one key per line. Every key is checked
-    against the space; duplicates are dropped, the order kept; fewer than MIN_ARCHS distinct
-    keys are refused (before any training)."""
+    against the space; duplicates are dropped, the order kept."""
     if isinstance(spec, str):
         keys = _keys_in_file(spec)
     else:
@@ -97,9 +96,6 @@ def read_keys(spec: str | Sequence[str], space: Space) -> list[str]:
         key = space.arch_from_key(k).key  # refuses keys of another space, one sentence
         if key not in out:
             out.append(key)
-    if len(out) < MIN_ARCHS:
-        raise UserError(f"rank.archs names {len(out)} distinct architecture(s), and a ranking "
-                        f"needs at least {MIN_ARCHS}; give more keys.")
     return out
 
 

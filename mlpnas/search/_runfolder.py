@@ -152,8 +152,8 @@ def read_table(path: Path, columns: Sequence[str], verb: str = "search", rename=
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise damaged_file(path, f"no '{missing[0]}' column", verb)
-    for c in ("number", AXIS, *COST_NAMES, "latency_ms_measured"):
-        if c in frame.columns and not pd.api.types.is_numeric_dtype(frame[c]):
+    for c in ("number", AXIS, *COST_NAMES, "latency_ms_measured"):  # (no rows: no types)
+        if c in frame.columns and len(frame) and not pd.api.types.is_numeric_dtype(frame[c]):
             raise damaged_file(path, f"its '{c}' column holds values that are not numbers",
                                verb)
     if "feasible" in frame.columns and len(frame) and frame["feasible"].dtype != bool:

@@ -201,6 +201,7 @@ def run(cfg: DictConfig):
     from ..export import write_arch_file
     from ..plots import draw_ranking, ranking_info
     from ..rank import (
+        MIN_ARCHS,
         Job,
         chance_warning,
         make_jobs,
@@ -281,6 +282,10 @@ def run(cfg: DictConfig):
         def make_plan() -> list[dict]:
             if rc.get("archs") is not None:
                 picked = [(k, "given") for k in read_keys(rc["archs"], space)]
+                if len(picked) < MIN_ARCHS:  # refused before any job, not by the report
+                    raise UserError(f"rank.archs names {len(picked)} distinct "
+                                    f"architecture(s), and a ranking needs at least "
+                                    f"{MIN_ARCHS}; give more keys.")
             else:
                 main = results.trials[results.trials["sampler"] == results.sampler]
                 main = main[main[cost_name].notna()]
