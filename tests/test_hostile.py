@@ -274,6 +274,10 @@ def test_a_damaged_weights_file_is_the_same_sentence_through_timm(tmp_path):
     (lambda r: {**r, "netspec": {**r["netspec"], "meta": "DEEP"}}, "nested too deeply"),
     (lambda r: {**r, "netspec": {**r["netspec"], "skip_lam": float("nan")}},
      "skip_lam must be a finite number"),
+    (lambda r: {**r, "preprocessing": {"mean": "abc"}},
+     "its preprocessing mean is not a list of numbers"),
+    (lambda r: {**r, "preprocessing": {"crop_pct": 1e9}},
+     "its preprocessing crop_pct is not a number in (0, 1]"),
 ])
 def test_arch_files_of_the_wrong_shape_are_one_sentence(tmp_path, change, message):
     from mlpnas.export import read_arch_file
