@@ -273,6 +273,7 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
     from mlpnas.data import build_data
     from mlpnas.space import load_space
     from mlpnas.supernet import load_trained_supernet, subnet_metrics
+    from mlpnas.train import EvalSetting
 
     run = tiny_search_run_copy
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -286,8 +287,8 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
     data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
                        "holdout_size": 128}, (3, 16, 16))
     net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"], cfg["train"], 0, 10)
-    kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train, 500,
-                          torch.device("cpu"), recal_batches=0)["accuracy"]
+    kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train,
+                          EvalSetting(500, 0, None, 0, None), torch.device("cpu"))["accuracy"]
     assert info["metrics"]["score_value"] == pytest.approx(kept)
     # and the exported weights carry those statistics: the same accuracy again
     acc = mlpnas.train.evaluate(load_exported(tmp_path / "x" / key), data.holdout, 500,

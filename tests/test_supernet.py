@@ -10,7 +10,7 @@ from torch import nn
 from mlpnas.models import MlpBackbone
 from mlpnas.space import known_spaces, load_space
 from mlpnas.supernet import ElasticMlp, build_supernet, sort_mlp_channels, subnet_accuracy
-from mlpnas.train import evaluate, has_batchnorm, recalibrate_bn
+from mlpnas.train import EvalSetting, evaluate, has_batchnorm, recalibrate_bn
 
 SPACES = Path(__file__).parent / "data" / "spaces"
 
@@ -183,7 +183,8 @@ def test_batchnorm_statistics_are_reestimated_only_where_needed():
     # a subnet without BatchNorm is evaluated without recalibration passes
     calls = []
     net.stem.register_forward_hook(lambda *a: calls.append(1))
-    acc = subnet_accuracy(net, cyc, ds, ds, 16, torch.device("cpu"), recal_batches=3)
+    acc = subnet_accuracy(net, cyc, ds, ds, EvalSetting(16, 3, None, 0, None),
+                          torch.device("cpu"))
     assert calls == []  # the supernet itself never runs
     model = net.extract(cyc).eval()
     assert acc == evaluate(model, ds, 16, torch.device("cpu"))

@@ -197,3 +197,21 @@ def test_a_foreign_but_loadable_checkpoint_is_one_sentence(tmp_path, change, mes
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
                        data_cfg=DATA)
+
+
+@pytest.mark.parametrize("args,message", [
+    ((0, 2, None, 0, None), "the evaluation's batch_size=0 is not allowed"),
+    ((8, -1, None, 0, None), "the evaluation's recal_batches=-1 is not allowed"),
+    ((8, 2, 0, 0, None), "eval_limit=0 is not allowed"),
+])
+def test_evaluation_settings_check_themselves(args, message):
+    from mlpnas.errors import UserError
+    from mlpnas.train import EvalSetting
+
+    with pytest.raises(UserError, match=message):
+        EvalSetting(*args)
+    # built from a configuration node: the node's keys, nothing defaulted in code
+    e = EvalSetting.of({"eval_batch_size": 500, "recal_batches": 2, "eval_limit": None}, 1)
+    assert (e.batch_size, e.recal_batches, e.limit, e.num_workers) == (500, 2, None, 1)
+    with pytest.raises(KeyError):
+        EvalSetting.of({"recal_batches": 2})

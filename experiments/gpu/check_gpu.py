@@ -210,8 +210,11 @@ def part_extract_export(ctx: Context) -> tuple[bool, str, dict]:
         with torch.no_grad():
             worst = max(worst, float((net.extract(arch).eval()(x) - net(x)).abs().max()))
     keys = [archs[2].key]
-    written = export_subnets(net, space, keys, ctx.out / "exported", {}, data.train, 32, 2,
-                             torch.device(ctx.device), onnx=True)
+    from mlpnas.train import EvalSetting
+
+    written = export_subnets(net, space, keys, ctx.out / "exported", {}, data.train,
+                             EvalSetting(32, 2, None, 0, None), torch.device(ctx.device),
+                             onnx=True)
     model = load_exported(written[0])
     xc = torch.randn(1, *space.input_size)
     onnx_err = onnx_max_error(written[0] / "model.onnx", model, xc)

@@ -30,7 +30,7 @@ from mlpnas.data import build_data
 from mlpnas.rank import correlation, difference, kendall_tau
 from mlpnas.space import load_space
 from mlpnas.supernet import load_trained_supernet, subnet_metrics
-from mlpnas.train import CHECKPOINT, load_checkpoint
+from mlpnas.train import CHECKPOINT, EvalSetting, load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -38,8 +38,9 @@ ROOT = HERE.parents[1]
 
 def holdout_loss(net, space, arch_key: str, data, recal_batches: int) -> float:
     """The registered score `supernet_loss` (mlpnas.supernet.subnet_metrics)."""
-    return subnet_metrics(net, space.arch_from_key(arch_key), data.holdout, data.train, 500,
-                          torch.device("cpu"), recal_batches)["loss"]
+    return subnet_metrics(net, space.arch_from_key(arch_key), data.holdout, data.train,
+                          EvalSetting(500, recal_batches, None, 0, None),
+                          torch.device("cpu"))["loss"]
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ def bench_space(space_name: str, n_archs: int, repeats: int) -> dict:
     from mlpnas.score import TRAINING_FREE, ZeroCostSetting, fixed_batch, score_network
     from mlpnas.space import load_space
     from mlpnas.supernet import build_supernet, subnet_metrics
+    from mlpnas.train import EvalSetting
 
     space = load_space(space_name)
     data = build_data({"name": "synthetic", "train_size": 1000, "holdout_size": 2000,
@@ -60,7 +61,8 @@ def bench_space(space_name: str, n_archs: int, repeats: int) -> dict:
     sn = []
     for arch in archs:
         t = time.perf_counter()
-        subnet_metrics(net, arch, data.holdout, data.train, 500, torch.device("cpu"), 2)
+        subnet_metrics(net, arch, data.holdout, data.train, EvalSetting(500, 2, None, 0, None),
+                       torch.device("cpu"))
         sn.append(time.perf_counter() - t)
     times["supernet_acc / supernet_loss (one evaluation)"] = sn
     return {name: {"median_s": round(statistics.median(v), 4), "max_s": round(max(v), 4)}

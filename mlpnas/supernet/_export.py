@@ -8,12 +8,13 @@ from pathlib import Path
 import torch
 
 from ..export import write_export
+from ..train import EvalSetting
 from ._eval import extract_recalibrated
 
 
-def export_subnets(net, space, keys, out_dir: Path, infos: dict, recal_ds, batch_size: int,
-                   recal_batches: int, device: torch.device, onnx: bool = False) -> list[Path]:
+def export_subnets(net, space, keys, out_dir: Path, infos: dict, recal_ds,
+                   setting: EvalSetting, device: torch.device, onnx: bool = False) -> list[Path]:
     return [write_export(extract_recalibrated(net, space.arch_from_key(key), recal_ds,
-                                              batch_size, device, recal_batches),
+                                              setting, device),
                          out_dir / key, key, dict(infos.get(key, {})), onnx)
             for key in keys]

@@ -43,7 +43,7 @@ from ..errors import UserError
 from ..models import residual
 from ..space import Arch, BlockChoice, Space
 from ..spec import family as family_info
-from ..train import Losses, autocast, run_training, setup_device
+from ..train import EvalSetting, Losses, autocast, run_training, setup_device
 from ._eval import subnet_accuracy
 from ._supernet import SuperBlock, Supernet
 from ._train import check_recipe, describe_mismatch, fingerprint
@@ -310,6 +310,7 @@ class MetaKernelJob:
                                          betas=(0.5, 0.999),
                                          weight_decay=settings["arch_weight_decay"])
         self.losses = Losses(recipe, data.num_classes)
+        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
         self.steps_per_epoch = len(data.train) // int(recipe["batch_size"])
         self.total = int(recipe["epochs"]) * self.steps_per_epoch
         self.derived: Arch | None = None
@@ -367,15 +368,12 @@ class MetaKernelJob:
         return all(self.costs.cost(arch, n) <= limit for n, limit in self.budgets.items())
 
     def epoch_end(self, optimizer, last: bool) -> dict[str, float]:
-        r = self.recipe
         self.derived = self.arch.derive(self.feasible, seed=self.seed)
         arch = self.derived or self.arch.most_probable()
         with torch.no_grad():
             expected = float(self.arch.expected_cost(self.costs, "mflops"))
-        acc = subnet_accuracy(self.module, arch, self.data.val, self.data.train,
-                              int(r.get("eval_batch_size", 256)), self.dev,
-                              int(r["recal_batches"]), r.get("eval_limit"),
-                              int(r.get("num_workers", 0)), self.amp)
+        acc = subnet_accuracy(self.module, arch, self.data.val, self.data.train, self.eval,
+                              self.dev)
         return {"val_acc_derived": acc, "mflops_expected": expected,
                 "mflops_derived": self.costs.cost(arch, "mflops")}
 

@@ -22,6 +22,7 @@ from ..space import Arch, Space, stable_repr
 from ..train import (
     CHECKPOINT,
     RECIPE_DEFAULTS,
+    EvalSetting,
     Losses,
     TrainResult,
     autocast,
@@ -151,6 +152,7 @@ class SupernetJob:
         self.space, self.module, self.data, self.recipe = space, net, data, recipe
         self.seed, self.dev, self.amp = seed, dev, amp
         self.losses = Losses(recipe, data.num_classes)
+        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
         # only the sandwich has a teacher (its first subnet, the largest)
         self.teacher = recipe.get("sampling", "sandwich") == "sandwich"
         self.parts = getattr(net, "families", None)  # few-shot: one part per step, in turn
@@ -172,10 +174,8 @@ class SupernetJob:
         r = self.recipe
         if r["sort_channels"]:
             self.module.sort_channels(optimizer)
-        return {f"val_acc_{name}": subnet_accuracy(
-                    self.module, arch, self.data.val, self.data.train,
-                    int(r.get("eval_batch_size", 256)), self.dev, int(r["recal_batches"]),
-                    r.get("eval_limit"), int(r.get("num_workers", 0)), self.amp)
+        return {f"val_acc_{name}": subnet_accuracy(self.module, arch, self.data.val,
+                                                   self.data.train, self.eval, self.dev)
                 for name, arch in (("largest", self.space.largest()),
                                    ("smallest", self.space.smallest()))}
 

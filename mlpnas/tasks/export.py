@@ -70,6 +70,7 @@ def run(cfg: DictConfig):
 
     from ..cost import CostModel, LatencySetting, flops_table, measure_arch
     from ..search import EXPORT_DIR, REFERENCE_FILE
+    from ..train import EvalSetting
     from ._scoring import axis_setting, build_axis, recorded_settings
     from .search_report import export_archs, export_infos
 
@@ -86,7 +87,9 @@ def run(cfg: DictConfig):
     search_cfg, scoring_cfg = recorded_settings(run_cfg)
     axis = axis_setting(search_cfg, scoring_cfg, space, data,
                         metakernel=search_cfg.get("strategy") == "metakernel")
-    sc = plain(run_cfg.search)
+    # the evaluation the search made (its settings), so that a score is the search's
+    evaluation = EvalSetting.of(plain(run_cfg.search), int(run_cfg.train.get("num_workers", 0)),
+                                run_cfg.hardware.get("amp"))
     device = torch.device(str(cfg.hardware.device))
     net, metrics = None, None
     if axis.train_supernet:
@@ -95,8 +98,7 @@ def run(cfg: DictConfig):
         net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data),
                                     plain(run_cfg.train), int(run_cfg.seed), data.num_classes,
                                     device)
-        metrics = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]),
-                                  device, int(sc["recal_batches"]), sc.get("eval_limit"))
+        metrics = SubnetEvaluator(net, data.holdout, data.train, evaluation, device)
     # the run's cache_dir came with its config.yaml: read there, never written
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir, write=False))
     setting = LatencySetting.from_cfg(cfg.hardware)
@@ -116,7 +118,7 @@ def run(cfg: DictConfig):
     out = Path(str(cfg.export.out_dir)) if cfg.export.get("out_dir") else run_dir / EXPORT_DIR
     supernet_dir = run_cfg.supernet_dir if axis.train_supernet else None
     infos = export_infos(rows, space, data, setting, supernet_dir, axis)
-    written = export_archs(net, space, list(rows["arch"]), out, infos, data, sc,
+    written = export_archs(net, space, list(rows["arch"]), out, infos, data, evaluation,
                            int(run_cfg.seed), onnx=bool(cfg.export.get("onnx", False)))
     for folder in written:
         print(f"exported {folder}", flush=True)

@@ -331,16 +331,19 @@ def run(cfg: DictConfig):
         job_seconds = [read_result(root, j)["seconds"] for j in jobs]
 
     # -- the scores --------------------------------------------------------------------------
+    # the search's evaluation, with rank.recal_batches if given
+    from ..train import EvalSetting
+
     sc = plain(run_cfg.search)
-    recal = int(rc["recal_batches"] if rc.get("recal_batches") is not None
-                else sc["recal_batches"])
+    if rc.get("recal_batches") is not None:
+        sc["recal_batches"] = rc["recal_batches"]
+    evaluation = EvalSetting.of(sc, int(run_cfg.train.get("num_workers", 0)), amp)
+    recal = evaluation.recal_batches
     metrics = None
     if net is not None:
         from ..supernet import SubnetEvaluator
 
-        metrics = SubnetEvaluator(net, data.holdout, data.train, int(sc["eval_batch_size"]),
-                                  dev, recal, sc.get("eval_limit"),
-                                  int(run_cfg.train.get("num_workers", 0)), amp)
+        metrics = SubnetEvaluator(net, data.holdout, data.train, evaluation, dev)
     keys = [p["arch"] for p in plan]
     values, seconds, zero_cost = _scores(keys, names, space, data, costs, plain(cfg.scoring),
                                          metrics, work)

@@ -113,6 +113,7 @@ class _Run:
     amp: str | None
     threads: int | None
     latency_setting: object | None
+    eval: object                # mlpnas.train.EvalSetting of the supernet scores and exports
     timing: dict = field(default_factory=dict)
     callbacks: list = field(default_factory=list)    # Optuna callbacks after every trial
     study_names: dict = field(default_factory=dict)  # {sampler: Optuna study name}
@@ -174,9 +175,12 @@ def _run(cfg: DictConfig, log=None):
                                 progress=bool(cfg.progress))
     costs = CostModel(flops, latency)
     check_budgets(space, costs, budgets)
+    from ..train import EvalSetting
+
     run = _Run(cfg, sc, space, data, costs, objectives, budgets, axis, out,
                Path(str(cfg.supernet_dir)) if axis.train_supernet else None, device, amp,
-               threads, setting, {"tables_s": round(time.perf_counter() - t, 2)}, callbacks)
+               threads, setting, EvalSetting.of(sc, int(cfg.train.num_workers), amp),
+               {"tables_s": round(time.perf_counter() - t, 2)}, callbacks)
     strategy = strategy_cls(run)
     out.mkdir(parents=True, exist_ok=True)
     strategy.prepare()
@@ -193,10 +197,8 @@ def _run(cfg: DictConfig, log=None):
         if net is not None:
             from ..supernet import SubnetEvaluator
 
-            metrics = SubnetEvaluator(net.eval(), data.holdout, data.train,
-                                      int(sc["eval_batch_size"]), next(net.parameters()).device,
-                                      int(sc["recal_batches"]), sc.get("eval_limit"),
-                                      int(cfg.train.get("num_workers", 0)), amp)
+            metrics = SubnetEvaluator(net.eval(), data.holdout, data.train, run.eval,
+                                      next(net.parameters()).device)
         from ..search import REFERENCE_FILE
 
         t = time.perf_counter()

@@ -58,15 +58,14 @@ def export_infos(rows: pd.DataFrame, space, data, lat_setting, supernet_dir, axi
     return infos
 
 
-def export_archs(net, space, keys, out: Path, infos: dict, data, sc: dict, seed: int,
+def export_archs(net, space, keys, out: Path, infos: dict, data, setting, seed: int,
                  onnx: bool = False) -> list[Path]:
     """Export `keys` with the supernet's weights (BatchNorm re-estimated), or, without a
     supernet, freshly initialised (seeded) for `mlpnas retrain` to train."""
     if net is not None:
         from ..supernet import export_subnets
 
-        return export_subnets(net, space, list(keys), out, infos, data.train,
-                              int(sc["eval_batch_size"]), int(sc["recal_batches"]),
+        return export_subnets(net, space, list(keys), out, infos, data.train, setting,
                               next(net.parameters()).device, onnx=onnx)
     from ..export import export_fresh
 
@@ -136,8 +135,8 @@ def write_report(run, frames: dict[str, pd.DataFrame], sampler: str, net,
     exported = []
     if sc.get("export_pareto", True) and len(pareto):
         infos = export_infos(pareto, space, data, lat_setting, run.supernet_dir, axis)
-        exported = export_archs(net, space, pareto["arch"], out / EXPORT_DIR, infos, data, sc,
-                                run.seed)
+        exported = export_archs(net, space, pareto["arch"], out / EXPORT_DIR, infos, data,
+                                run.eval, run.seed)
 
     text = summary_text(run, sampler, trials, pareto, hv, improvement, sessions,
                         len(exported), reference)

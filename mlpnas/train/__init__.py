@@ -4,7 +4,14 @@ recipe's losses, evaluation and BatchNorm re-estimation, the fingerprint that sa
 run folder may be resumed, and standalone (re)training of an exported architecture. The
 supernet's own job (the sandwich step) is in `mlpnas.supernet`."""
 
-from ._eval import autocast, evaluate, evaluate_metrics, has_batchnorm, recalibrate_bn
+from ._eval import (
+    EvalSetting,
+    autocast,
+    evaluate,
+    evaluate_metrics,
+    has_batchnorm,
+    recalibrate_bn,
+)
 from ._fingerprint import (
     RECIPE_DEFAULTS,
     RECIPE_KEYS,
@@ -30,7 +37,7 @@ from ._loop import (
 from ._losses import Losses
 from ._retrain import INITS, RetrainJob, retrain
 
-__all__ = ["CHECKPOINT", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
+__all__ = ["CHECKPOINT", "EvalSetting", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
            "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
            "TrainResult", "autocast", "data_fingerprint", "evaluate", "evaluate_metrics",
            "first_difference",

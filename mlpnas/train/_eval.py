@@ -3,12 +3,47 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import iterate_batches, sequential_batches
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class EvalSetting:
+    """How a network is evaluated, built once at a task's boundary from the configuration
+    node that holds `eval_batch_size`, `recal_batches` and `eval_limit` (the search's for
+    supernet scores and exports, the training recipe's for training-time evaluation), plus
+    the DataLoader workers and autocast. The constructor holds the checks."""
+
+    batch_size: int
+    recal_batches: int        # batches of batch_size to re-estimate BatchNorm (0: keep)
+    limit: int | None         # evaluate at most this many images (None: all)
+    num_workers: int
+    amp: str | None
+
+    def __post_init__(self):
+        for name, low in (("batch_size", 1), ("recal_batches", 0), ("num_workers", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UserError(f"the evaluation's {name}={v!r} is not allowed; give a whole "
+                                f"number of at least {low}.")
+        if self.limit is not None and (isinstance(self.limit, bool)
+                                       or not isinstance(self.limit, int) or self.limit < 1):
+            raise UserError(f"eval_limit={self.limit!r} is not allowed; give a whole number "
+                            f"of at least 1, or null for every image.")
+
+    @classmethod
+    def of(cls, node: Mapping, num_workers: int = 0, amp: str | None = None) -> EvalSetting:
+        """From a configuration node (search or train section, as plain data)."""
+        limit = node.get("eval_limit")
+        return cls(int(node["eval_batch_size"]), int(node["recal_batches"]),
+                   None if limit is None else int(limit), int(num_workers), amp)
 
 
 def has_batchnorm(model: nn.Module) -> bool:

@@ -16,7 +16,7 @@ from ..errors import UserError
 from ..export import export_model, load_exported, read_arch_file
 from ..models import MlpBackbone
 from ..spec import NetSpec
-from ._eval import autocast, evaluate
+from ._eval import EvalSetting, autocast, evaluate
 from ._fingerprint import (
     STANDALONE_RECIPE_KEYS,
     data_fingerprint,
@@ -38,6 +38,7 @@ class RetrainJob:
                  amp: str | None, eval_last_only: bool = False):
         self.module, self.data, self.recipe, self.dev, self.amp = model, data, recipe, dev, amp
         self.losses = Losses(recipe, data.num_classes)
+        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
         self.eval_last_only = eval_last_only
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
@@ -50,12 +51,11 @@ class RetrainJob:
         return {"loss": float(loss.detach())}
 
     def epoch_end(self, optimizer, last: bool) -> dict[str, float]:
-        r = self.recipe
         if self.eval_last_only and not last:
             return {"val_acc": float("nan")}
-        return {"val_acc": evaluate(self.module, self.data.val, int(r.get("eval_batch_size", 256)),
-                                    self.dev, r.get("eval_limit"), int(r.get("num_workers", 0)),
-                                    self.amp)}
+        e = self.eval
+        return {"val_acc": evaluate(self.module, self.data.val, e.batch_size, self.dev, e.limit,
+                                    e.num_workers, e.amp)}
 
     @staticmethod
     def describe(row) -> str:
