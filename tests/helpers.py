@@ -58,6 +58,12 @@ TINY_SEARCH = [*TINY_RUN, "scoring.batch_size=32", "search.n_trials=4",
 
 
 
+def tiny_search(tmp_path, *extra, cwd=None):
+    """A four-trial search of the tiny space in-process, run in `cwd` (default: tmp_path),
+    so that its folders are the defaults under runs/."""
+    return run_task("search", ["+space=tiny", *TINY_SEARCH, *extra], cwd=cwd or tmp_path)
+
+
 def small_search(tmp: Path, *args) -> list[str]:
     """The overrides of a small search of the tiny space (SMALL_SEARCH) whose run, supernet
     and cost tables are tmp/search, tmp/supernet and tmp/cache, then `args`."""
