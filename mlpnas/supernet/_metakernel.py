@@ -43,7 +43,7 @@ from ..errors import UserError
 from ..models import residual
 from ..space import Arch, BlockChoice, Space
 from ..spec import family as family_info
-from ..train import EvalSetting, Losses, autocast, run_training, setup_device
+from ..train import EvalSetting, Losses, RunFolder, autocast, run_training, setup_device
 from ._eval import subnet_accuracy
 from ._supernet import SuperBlock, Supernet
 from ._train import check_recipe, describe_mismatch, fingerprint
@@ -423,8 +423,9 @@ def train_metakernel(space: Space, data: DataSplits, recipe: dict, settings: dic
     torch.manual_seed(seed)
     net = Supernet(space, data.num_classes, drop_path_rate=recipe["drop_path"]).to(dev)
     job = MetaKernelJob(space, net, data, recipe, settings, costs, budgets, seed, dev, amp)
-    result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, mismatch, progress,
-                          log, stop_after_steps, dir_option="out_dir", what="meta-kernel search")
+    result = run_training(job, data, recipe,
+                          RunFolder(Path(out_dir), fp, mismatch, "meta-kernel search"), seed,
+                          dev, dist, progress, log, stop_after_steps)
     derived = job.arch.derive(job.feasible, seed=seed)
     write_json_atomic(Path(out_dir) / "architecture.json", {
         "derived": derived.key if derived else None,

@@ -24,6 +24,7 @@ from ..train import (
     RECIPE_DEFAULTS,
     EvalSetting,
     Losses,
+    RunFolder,
     TrainResult,
     autocast,
     data_fingerprint,
@@ -205,8 +206,9 @@ def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | 
                    data.num_classes)
     net = net.to(dev)
     job = SupernetJob(space, net, data, recipe, seed, dev, amp)
-    result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, describe_mismatch,
-                          progress, log, stop_after_steps, dir_option, what="supernet")
+    result = run_training(job, data, recipe,
+                          RunFolder(Path(out_dir), fp, describe_mismatch, "supernet", dir_option),
+                          seed, dev, dist, progress, log, stop_after_steps)
     out = Path(out_dir)
     if dist.main and result.steps >= int(recipe["epochs"]) * (len(data.train)
                                                               // int(recipe["batch_size"])):

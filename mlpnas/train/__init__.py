@@ -26,6 +26,7 @@ from ._loop import (
     TIMING,
     DistEnv,
     Job,
+    RunFolder,
     TrainResult,
     load_checkpoint,
     mixes_batches,
@@ -39,6 +40,7 @@ from ._retrain import INITS, RetrainJob, retrain
 
 __all__ = ["CHECKPOINT", "EvalSetting", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
            "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
+           "RunFolder",
            "TrainResult", "autocast", "data_fingerprint", "evaluate", "evaluate_metrics",
            "first_difference",
            "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",

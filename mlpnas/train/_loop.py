@@ -204,13 +204,25 @@ def mixes_batches(recipe: dict) -> bool:
     return recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0
 
 
-def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, seed: int,
-                 dev: torch.device, dist: DistEnv, fingerprint: dict,
-                 describe_mismatch: Callable[[dict, dict], str | None],
-                 progress: bool = True, log: Callable[[str], None] = print,
-                 stop_after_steps: int | None = None, dir_option: str = "out_dir",
-                 what: str = "training run") -> TrainResult:
-    out = Path(out_dir)
+@dataclass(frozen=True)
+class RunFolder:
+    """Where a training run lives and what identifies it: the folder, the fingerprint of the
+    model it trains (stored in every checkpoint) and the function that says, in a clause,
+    how a stored fingerprint differs from this one; and how sentences name the run (`what`:
+    "supernet", "retraining run") and the option that chose the folder."""
+
+    path: Path
+    fingerprint: dict
+    mismatch: Callable[[dict, dict], str | None]
+    what: str = "training run"
+    option: str = "out_dir"
+
+
+def run_training(job: Job, data: DataSplits, recipe: dict, folder: RunFolder, seed: int,
+                 dev: torch.device, dist: DistEnv, progress: bool = True,
+                 log: Callable[[str], None] = print,
+                 stop_after_steps: int | None = None) -> TrainResult:
+    out, fingerprint, what = Path(folder.path), folder.fingerprint, folder.what
     bs = int(recipe["batch_size"])
     if bs % dist.world:
         raise UserError(f"train.batch_size={bs} is not divisible by the {dist.world} "
@@ -246,10 +258,10 @@ def run_training(job: Job, data: DataSplits, recipe: dict, out_dir: str | Path, 
     if ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
         with restoring(ckpt_path):
-            why = describe_mismatch(state.get("fingerprint", {}), fingerprint)
+            why = folder.mismatch(state.get("fingerprint", {}), fingerprint)
             if why:
                 raise UserError(f"'{out}' already holds a {what}, but {why}; use another "
-                                f"{dir_option} (or remove that folder) to train this one.")
+                                f"{folder.option} (or remove that folder) to train this one.")
             net.load_state_dict(state["model"])
             if hasattr(job, "load_extra_state"):
                 job.load_extra_state(state["extra"])

@@ -23,7 +23,7 @@ from ._fingerprint import (
     first_difference,
     recipe_fingerprint,
 )
-from ._loop import TrainResult, run_training, setup_device
+from ._loop import RunFolder, TrainResult, run_training, setup_device
 from ._losses import Losses
 
 INITS = ("scratch", "inherited")
@@ -105,8 +105,9 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
     model = model.to(dev).train()
     job = RetrainJob(model, data, recipe, dev, amp, eval_last_only)
     fp = _fingerprint(record, init, dict(data_cfg or {"name": data.name}), recipe, seed)
-    result = run_training(job, data, recipe, out_dir, seed, dev, dist, fp, _mismatch,
-                          progress, log, stop_after_steps, "out_dir", what="retraining run")
+    result = run_training(job, data, recipe,
+                          RunFolder(Path(out_dir), fp, _mismatch, "retraining run"), seed, dev,
+                          dist, progress, log, stop_after_steps)
     epochs_done = len(result.metrics) == int(recipe["epochs"])
     if dist.main and epochs_done and stop_after_steps is None:
         last = result.metrics[-1]
