@@ -41,6 +41,14 @@ def _default_score_key() -> str:
 # what the default score adds to a run folder's and a study's name
 SCORE_SUFFIX = f"-{_default_score_key()}"
 
+# a one-epoch single-path supernet recipe for direct train_supernet calls (every key a
+# recipe from conf/ has, so that no code default is needed)
+QUICK_RECIPE = dict(epochs=1, batch_size=32, lr=1e-3, min_lr=1e-5, weight_decay=0.05,
+                    warmup_epochs=0.0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
+                    sandwich_random=0, distill=False, kd_temperature=1.0, grad_clip=0.0,
+                    drop_path=0.0, sort_channels=False, checkpoint_every=100, recal_batches=0,
+                    eval_batch_size=16, num_workers=0)
+
 # -- override lists of small runs -----------------------------------------------------------
 # the search, export and budget tests: 512 training images, one epoch, one thread
 SMALL_RUN = ["data.train_size=512", "data.val_size=64", "data.holdout_size=128",

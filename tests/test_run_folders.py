@@ -9,7 +9,7 @@ import stat
 import subprocess
 
 import pytest
-from helpers import SCORE_SUFFIX, TINY_SEARCH, cli_command, run_task, tiny_search
+from helpers import QUICK_RECIPE, SCORE_SUFFIX, TINY_SEARCH, cli_command, run_task, tiny_search
 
 from mlpnas.errors import UserError
 from mlpnas.space import load_space
@@ -40,11 +40,7 @@ def test_supernet_lock_in_a_folder_that_takes_no_lock_file(tmp_path):
 
     space = load_space("tiny")
     data_cfg = {"name": "synthetic", "train_size": 64, "holdout_size": 16, "val_size": 16}
-    recipe = dict(epochs=1, batch_size=32, lr=1e-3, min_lr=1e-5, weight_decay=0.05,
-                  warmup_epochs=0.0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
-                  sandwich_random=0, distill=False, kd_temperature=1.0, grad_clip=0.0,
-                  drop_path=0.0, sort_channels=False, checkpoint_every=1, recal_batches=0,
-                  eval_batch_size=16, num_workers=0)
+    recipe = dict(QUICK_RECIPE, checkpoint_every=1)
     done, half = tmp_path / "done", tmp_path / "half"
     data = build_data(data_cfg, space.input_size)
     train_supernet(space, data, recipe, done, progress=False, log=lambda m: None)

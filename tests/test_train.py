@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli_command, run_cli, run_task
+from helpers import QUICK_RECIPE, cli_command, run_cli, run_task
 
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
@@ -237,11 +237,7 @@ def test_the_training_bar_redraws_once_per_step_at_most(tmp_path, monkeypatch):
     monkeypatch.setattr(tqdm.auto, "tqdm", Counting)
     space = load_space("tiny")
     data_cfg = {"name": "synthetic", "train_size": 256, "holdout_size": 16, "val_size": 16}
-    recipe = dict(epochs=1, batch_size=32, lr=1e-3, min_lr=1e-5, weight_decay=0.05,
-                  warmup_epochs=0.0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
-                  sandwich_random=0, distill=False, kd_temperature=1.0, grad_clip=0.0,
-                  drop_path=0.0, sort_channels=False, checkpoint_every=100, recal_batches=0,
-                  eval_batch_size=16, num_workers=0)
+    recipe = dict(QUICK_RECIPE, checkpoint_every=100)
     train_supernet(space, build_data(data_cfg, space.input_size), recipe, tmp_path,
                    progress=True, log=lambda m: None)
     assert len(forced) <= 2  # 8 steps: the old postfix call forced 8 redraws
