@@ -303,3 +303,18 @@ def test_score_choices_and_their_refusals():
         parse_score(["naswot", "naswot"])
     with pytest.raises(UserError, match="empty list"):
         parse_score([])
+
+
+def test_the_registry_states_the_measured_cost_of_each_score():
+    """Each entry's seconds per architecture is what experiments/scores_speed measured (the
+    median on cycle_vs_shift), so the table users read is the benchmark's, not a guess."""
+    import json
+    from pathlib import Path
+
+    measured = json.loads((Path(__file__).parents[1] / "experiments" / "scores_speed" /
+                           "results.json").read_text())["spaces"]["cycle_vs_shift"]
+    supernet = measured["supernet_acc / supernet_loss (one evaluation)"]["median_s"]
+    for name, info in SCORES.items():
+        want = (0.0 if info.kind == "cost" else supernet if info.kind == "supernet"
+                else measured[name]["median_s"])
+        assert info.seconds_per_arch == pytest.approx(want, abs=5e-4), name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -39,7 +39,7 @@ class ScoreContext:
     num_classes: int
     costs: object                      # a mlpnas.cost.CostModel
     batch: tuple[torch.Tensor, torch.Tensor] | None = None   # training-free scores
-    zero_cost: ZeroCostSetting = field(default_factory=ZeroCostSetting)
+    zero_cost: ZeroCostSetting | None = None                 # training-free scores
     supernet: SupernetMetrics | None = None                  # supernet scores
 
     def available(self, name: str) -> bool:
@@ -123,7 +123,6 @@ class AxisScore:
             raise ValueError("an ensemble axis needs its reference sample")
         self.base = BaseScores(names, ctx)
         self.reference, self.predictor = reference, predictor
-        self.last: dict[str, float] = {}
 
     @property
     def seconds(self) -> float:
@@ -135,7 +134,6 @@ class AxisScore:
 
     def __call__(self, arch: Arch) -> float:
         values = self.base(arch)
-        self.last = values  # the member values, recorded with the trial
         if self.choice.is_predictor:
             return self.predictor.predict({**values, **family_counts(arch.key)})
         if self.choice.is_ensemble:

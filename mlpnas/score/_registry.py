@@ -48,32 +48,33 @@ class ScoreInfo:
         return self.kind == "supernet"
 
 
-# seconds_per_arch: experiments/scores/speed.json (the small scale of cycle_vs_shift, 2 CPU
-# cores, 3 initialisations of a 64-image batch for the training-free scores; the supernet
-# scores on 1,120 holdout images with BatchNorm re-estimated)
+# seconds_per_arch: the median of experiments/scores_speed/results.json (cycle_vs_shift at the
+# small scale, 2 CPU cores; the training-free scores with 3 initialisations of a 64-image
+# batch, one score at a time; the supernet scores: one evaluation of a trained supernet on
+# 2,000 holdout images with BatchNorm re-estimated on 1,000 training images, which gives both)
 SCORES: dict[str, ScoreInfo] = {s.name: s for s in (
     ScoreInfo("mflops", "cost", COST_TABLE["mflops"].label, "maximize", 0.0,
               "baseline: a larger network is taken to be more accurate", "mflops"),
     ScoreInfo("params", "cost", COST_TABLE["params_m"].label, "maximize", 0.0,
               "baseline: a larger network is taken to be more accurate", "params_m"),
     ScoreInfo("supernet_acc", "supernet", "holdout accuracy with inherited weights",
-              "maximize", None, "one-shot NAS (Guo et al. 2020, Cai et al. 2020)",
+              "maximize", 1.655, "one-shot NAS (Guo et al. 2020, Cai et al. 2020)",
               "accuracy"),
     ScoreInfo("supernet_loss", "supernet", "holdout cross-entropy with inherited weights",
-              "minimize", None, "one-shot NAS, scored by loss", "loss"),
+              "minimize", 1.655, "one-shot NAS, scored by loss", "loss"),
     ScoreInfo("naswot", "training_free",
-              "NASWOT: log-determinant of the activation-pattern kernel", "maximize", None,
+              "NASWOT: log-determinant of the activation-pattern kernel", "maximize", 0.172,
               "Mellor et al. 2021, every rectifying nonlinearity (GELU, ReLU)"),
-    ScoreInfo("jacob_cov", "training_free", "Jacobian covariance score", "maximize", None,
+    ScoreInfo("jacob_cov", "training_free", "Jacobian covariance score", "maximize", 0.216,
               "Mellor et al. 2020 (v1)"),
     ScoreInfo("grad_norm", "training_free", "gradient norm at initialisation", "maximize",
-              None, "Abdelfattah et al. 2021"),
-    ScoreInfo("snip", "training_free", "SNIP saliency |w * dL/dw|", "maximize", None,
+              0.29, "Abdelfattah et al. 2021"),
+    ScoreInfo("snip", "training_free", "SNIP saliency |w * dL/dw|", "maximize", 0.286,
               "Lee et al. 2019; Abdelfattah et al. 2021"),
     ScoreInfo("synflow", "training_free", "log SynFlow (norms as their affine part)",
-              "maximize", None, "Tanaka et al. 2020; Abdelfattah et al. 2021"),
+              "maximize", 0.103, "Tanaka et al. 2020; Abdelfattah et al. 2021"),
     ScoreInfo("zico", "training_free", "ZiCo: log of gradient mean over deviation",
-              "maximize", None, "Li et al. 2023"),
+              "maximize", 0.573, "Li et al. 2023"),
 )}
 PREDICTOR = "predictor"
 

@@ -32,7 +32,7 @@ value does not depend on which other scores are computed with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,24 +49,27 @@ JACOB_K = 1e-5
 
 @dataclass(frozen=True)
 class ZeroCostSetting:
-    inits: int = 3        # initialisations averaged
-    batch_size: int = 64  # images of the fixed batch
-    splits: int = 2       # parts of the batch for ZiCo's gradient statistics
-    seed: int = 0         # initialisation k uses seed + k
+    """The training-free scores' settings (`scoring.*` of conf/, where their defaults live);
+    the constructor holds the checks."""
+
+    inits: int        # initialisations averaged
+    batch_size: int   # images of the fixed batch
+    splits: int       # parts of the batch for ZiCo's gradient statistics
+    seed: int         # initialisation k uses seed + k
 
     def __post_init__(self):
-        for name, low in (("inits", 1), ("batch_size", 2), ("splits", 2)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                from ..errors import UserError
+        from ..errors import UserError, whole_number
 
-                raise UserError(f"scoring.{name}={v!r} is not allowed; give a whole number "
-                                f"of at least {low}.")
+        for name, low in (("inits", 1), ("batch_size", 2), ("splits", 2), ("seed", 0)):
+            whole_number(getattr(self, name), low, f"scoring.{name}")
         if self.batch_size < self.splits:
-            from ..errors import UserError
-
             raise UserError(f"scoring.batch_size={self.batch_size} is smaller than "
                             f"scoring.splits={self.splits}; every part needs an image.")
+
+    @classmethod
+    def of(cls, node: Mapping) -> ZeroCostSetting:
+        """From the `scoring` node (or a report's record of it)."""
+        return cls(*(node[k] for k in ("inits", "batch_size", "splits", "seed")))
 
     def record(self) -> dict:
         return {"inits": self.inits, "batch_size": self.batch_size, "splits": self.splits,

@@ -85,8 +85,7 @@ def axis_setting(search_cfg: dict, scoring_cfg: dict, space, data,
     sc = dict(scoring_cfg)
     if predictor is not None and predictor.scoring:  # the features as the report made them
         sc.update(predictor.scoring)
-    zero_cost = ZeroCostSetting(**{k: sc[k] for k in ("inits", "batch_size", "splits",
-                                                      "seed")})
+    zero_cost = ZeroCostSetting.of(sc)
     n_ref = sc.get("reference_archs")
     if isinstance(n_ref, bool) or not isinstance(n_ref, int) or n_ref < 2:
         raise UserError(f"scoring.reference_archs={n_ref!r} is not allowed; give a whole "

@@ -441,8 +441,7 @@ def _scores(keys, names, space, data, costs, scoring: dict, metrics, work: Path)
     work/scores-*.json, so that a second report computes nothing again."""
     from ..score import SCORES, BaseScores, ScoreContext, ZeroCostSetting, fixed_batch
 
-    zero_cost = ZeroCostSetting(**{k: scoring[k] for k in ("inits", "batch_size", "splits",
-                                                          "seed")})
+    zero_cost = ZeroCostSetting.of(scoring)
     wanted = [n for n in names if SCORES[n].kind != "supernet" or metrics is not None]
     tf = [n for n in wanted if SCORES[n].kind == "training_free"]
     batch = fixed_batch(data.holdout, zero_cost.batch_size) if tf else None

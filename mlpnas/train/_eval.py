@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import iterate_batches, sequential_batches
-from ..errors import UserError
+from ..errors import whole_number
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,9 @@ class EvalSetting:
 
     def __post_init__(self):
         for name, low in (("batch_size", 1), ("recal_batches", 0), ("num_workers", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise UserError(f"the evaluation's {name}={v!r} is not allowed; give a whole "
-                                f"number of at least {low}.")
-        if self.limit is not None and (isinstance(self.limit, bool)
-                                       or not isinstance(self.limit, int) or self.limit < 1):
-            raise UserError(f"eval_limit={self.limit!r} is not allowed; give a whole number "
-                            f"of at least 1, or null for every image.")
+            whole_number(getattr(self, name), low, f"the evaluation's {name}")
+        if self.limit is not None:
+            whole_number(self.limit, 1, "eval_limit")
 
     @classmethod
     def of(cls, node: Mapping, num_workers: int = 0, amp: str | None = None) -> EvalSetting:
