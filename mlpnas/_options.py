@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from .errors import number_problem
+
 
 def _flat(node: Any, prefix: str = "") -> set[str]:
     """Every dotted key of a nested mapping (the mappings themselves included)."""
@@ -124,24 +126,6 @@ RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
     ("search.eval_limit", "int", 1, None),
     ("search.recal_batches", "int", 0, None),
     ("search.worker", "int", 0, 1_000_000),
-    ("train.epochs", "int", 1, None),
-    ("train.batch_size", "int", 1, None),
-    ("train.eval_batch_size", "int", 1, None),
-    ("train.eval_limit", "int", 1, None),
-    ("train.recal_batches", "int", 0, None),
-    ("train.checkpoint_every", "int", 1, None),
-    ("train.sandwich_random", "int", 0, None),
-    ("train.num_workers", "int", 0, None),
-    ("train.lr", "num", 1e-12, None),
-    ("train.min_lr", "num", 0, None),
-    ("train.weight_decay", "num", 0, None),
-    ("train.warmup_epochs", "num", 0, None),
-    ("train.label_smoothing", "num", 0, 0.999),
-    ("train.mixup", "num", 0, None),
-    ("train.cutmix", "num", 0, None),
-    ("train.grad_clip", "num", 0, None),
-    ("train.drop_path", "num", 0, 0.999),
-    ("train.kd_temperature", "num", 1e-6, None),
     ("search.metakernel.arch_lr", "num", 1e-12, None),
     ("search.metakernel.arch_weight_decay", "num", 0, None),
     ("search.metakernel.warmup_epochs", "int", 0, None),
@@ -165,7 +149,7 @@ RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
     ("data.seed", "int", 0, SEED_MAX),
     ("data.holdout_fraction", "num", 0.001, 0.999),
 )
-NULLABLE = {"img_size", "search.eval_limit", "train.eval_limit", "hardware.threads"}
+NULLABLE = {"img_size", "search.eval_limit", "hardware.threads"}
 # settings with a fixed set of values (None stands for null)
 CHOICES: dict[str, tuple] = {
     "hardware.amp": (None, "none", "fp32", "bf16"),
@@ -195,22 +179,9 @@ def bad_value(cfg: dict) -> str | None:
         value = _get(cfg, key)
         if value is _MISSING or (value is None and key in NULLABLE):
             continue
-        is_int = isinstance(value, int) and not isinstance(value, bool)
-        is_num = is_int or (isinstance(value, float) and math.isfinite(value))  # no NaN, inf
-        if kind == "int" and not is_int:
-            return f"{key}={value!r} is not a whole number; give one, e.g. {key}={int(low or 0)}."
-        if not is_num:
-            return (f"{key}={value!r} is not a finite number; give one, e.g. "
-                    f"{key}={low or 0:g}.")
-        if (low is not None and value < low) or (high is not None and value > high):
-            if high is None:
-                what = f"of at least {low:g}" if low not in (1e-12, 1e-6) else "above 0"
-            elif low is None:
-                what = f"at most {high:g}"
-            else:
-                what = f"from {low:g} to {high:g}" if kind == "num" else f"from {low} to {high}"
-            noun = "a whole number" if kind == "int" else "a number"
-            return f"{key}={value!r} is out of range; give {noun} {what}."
+        problem = number_problem(key, value, kind, low, high)
+        if problem:
+            return problem
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
         if value is not _MISSING and (isinstance(value, (list, dict)) or value not in allowed
@@ -227,11 +198,7 @@ def bad_value(cfg: dict) -> str | None:
 
 def _contradiction(cfg: dict) -> str | None:
     """Settings that are each in range but cannot work together."""
-    epochs, warmup = _get(cfg, "train.epochs"), _get(cfg, "train.warmup_epochs")
-    if _MISSING not in (epochs, warmup) and warmup > epochs:
-        return (f"train.warmup_epochs={warmup:g} is longer than the training "
-                f"(train.epochs={epochs}), so the learning rate would never reach train.lr; "
-                f"give a shorter warm-up.")
+    epochs = _get(cfg, "train.epochs")  # checked by the training recipe
     scale = _get(cfg, "data.scale")
     if scale not in (_MISSING, None) and not (
             isinstance(scale, list) and len(scale) == 2 and all(

@@ -16,7 +16,6 @@ anything else for one value (`seed=1`; `data="cifar10"` picks the data option)."
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,14 +75,18 @@ class SearchResult:
         """trials.csv: every complete trial of every sampler (pandas DataFrame)."""
         import pandas as pd
 
-        return pd.read_csv(self.run_dir / "trials.csv")
+        from .search import TRIALS_FILE
+
+        return pd.read_csv(self.run_dir / TRIALS_FILE)
 
     @property
     def pareto(self):
         """pareto.csv: the Pareto-optimal feasible architectures (pandas DataFrame)."""
         import pandas as pd
 
-        path = self.run_dir / "pareto.csv"
+        from .search import PARETO_FILE
+
+        path = self.run_dir / PARETO_FILE
         try:
             return pd.read_csv(path)
         except pd.errors.EmptyDataError:
@@ -92,7 +95,9 @@ class SearchResult:
     @property
     def run(self) -> dict:
         """run.json: objectives, budgets, hypervolumes, sessions and their times."""
-        return json.loads((self.run_dir / "run.json").read_text())
+        from .search import read_run
+
+        return read_run(self.run_dir)
 
     @property
     def exported(self) -> list[Path]:

@@ -47,7 +47,16 @@ QUICK_RECIPE = dict(epochs=1, batch_size=32, lr=1e-3, min_lr=1e-5, weight_decay=
                     warmup_epochs=0.0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
                     sandwich_random=0, distill=False, kd_temperature=1.0, grad_clip=0.0,
                     drop_path=0.0, sort_channels=False, checkpoint_every=100, recal_batches=0,
-                    eval_batch_size=16, num_workers=0)
+                    eval_batch_size=16, eval_limit=None, num_workers=0, sampling="sandwich",
+                    few_shot="none", init_from=None)
+
+
+def recipe(base: dict, **over):
+    """The supernet recipe of a test's dict of every `train` setting, with `over` replaced
+    (built as a task builds it, checks included)."""
+    from mlpnas.supernet import SupernetRecipe
+
+    return SupernetRecipe.of({**base, **over})
 
 # -- override lists of small runs -----------------------------------------------------------
 # the search, export and budget tests: 512 training images, one epoch, one thread

@@ -53,11 +53,17 @@ def test_data_options(option, tmp_path):
 
 @pytest.mark.parametrize("option", GROUPS["train"])
 def test_train_options(option):
-    recipe = plain(compose_config("train", ["+space=tiny", f"train={option}"]).train)
-    assert set(RECIPE_KEYS) <= set(recipe)
-    from mlpnas.train import Losses
+    """Every conf/train file builds a checked supernet recipe whose fields are exactly the
+    file's keys: the code adds no setting (and no default) of its own."""
+    from mlpnas.supernet import SupernetRecipe
+    from mlpnas.train import Losses, Recipe
 
-    Losses(recipe, 10)
+    node = plain(compose_config("train", ["+space=tiny", f"train={option}"]).train)
+    assert set(RECIPE_KEYS) <= set(node)
+    assert set(node) == set(Recipe.names()) | set(SupernetRecipe.own_names())
+    recipe = SupernetRecipe.of(node)
+    assert recipe.fingerprint() == {k: node[k] for k in RECIPE_KEYS}
+    Losses(recipe.train, 10, recipe.kd_temperature_if_distilled)
 
 
 @pytest.mark.parametrize("option", GROUPS["hardware"])

@@ -272,7 +272,7 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
 
     from mlpnas.data import build_data
     from mlpnas.space import load_space
-    from mlpnas.supernet import load_trained_supernet, subnet_metrics
+    from mlpnas.supernet import SupernetRecipe, load_trained_supernet, subnet_metrics
     from mlpnas.train import EvalSetting
 
     run = tiny_search_run_copy
@@ -286,7 +286,8 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
     space = load_space("tiny")
     data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
                        "holdout_size": 128}, (3, 16, 16))
-    net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"], cfg["train"], 0, 10)
+    net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"],
+                                SupernetRecipe.of(cfg["train"]), 0, 10)
     kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train,
                           EvalSetting(500, 0, None, 0, None), torch.device("cpu"))["accuracy"]
     assert info["metrics"]["score_value"] == pytest.approx(kept)

@@ -165,3 +165,31 @@ def test_cost_names_are_spelled_in_the_cost_table():
     spelled = sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
                      if '"params_m"' in f.read_text())
     assert spelled == ["cost/_names.py", "export/_export.py", "score/_registry.py"]
+
+
+def _files_spelling(*needles: str) -> list[str]:
+    return sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
+                  if any(n in f.read_text() for n in needles))
+
+
+def test_the_run_folder_files_are_named_in_the_run_folder_module():
+    """A search run folder's files are named once (`search/_runfolder.py`); the search
+    report, plots, export, rank, tracking and the API read the names from there."""
+    assert _files_spelling('"trials.csv"', '"pareto.csv"', '"run.json"') == [
+        "search/_runfolder.py"]
+
+
+def test_settings_are_objects_built_once():
+    """No module reads a training recipe as a dict (the recipes' own modules build it from
+    the configuration), and torch's thread count is set in two places only: once per task
+    (`tasks/_common.hardware`) and by a latency measurement for its own setting."""
+    assert _files_spelling("recipe[", "recipe.get(") == []
+    assert _files_spelling("set_num_threads(") == ["cost/_latency.py", "tasks/_common.py"]
+    # the old per-call thread arguments are gone from the trainers
+    import inspect
+
+    from mlpnas.supernet import train_metakernel, train_supernet
+    from mlpnas.train import retrain, setup_device
+
+    for fn in (train_supernet, train_metakernel, retrain, setup_device):
+        assert "threads" not in inspect.signature(fn).parameters, fn.__name__

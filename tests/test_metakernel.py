@@ -220,15 +220,15 @@ def test_a_killed_search_resumes_to_the_same_architecture_distribution(tmp_path)
     """Architecture logits and their Adam state ride in the checkpoint: 3 steps, killed,
     resumed, end in the same distribution and training curve as an uninterrupted run."""
     from mlpnas.data import build_data
-    from mlpnas.supernet import train_metakernel
+    from mlpnas.supernet import SupernetRecipe, train_metakernel
 
     space = _space()
     costs = _costs(space)
     data = build_data(DATA, space.input_size, 0)
     recipe = yaml.safe_load((Path(__file__).parents[1] / "conf/train/default.yaml").read_text())
     recipe.update(epochs=2, batch_size=32, checkpoint_every=2)
-    args = dict(space=space, data=data, recipe=recipe, settings=SETTINGS, costs=costs,
-                budgets={"mflops": 0.3}, threads=1, data_cfg=DATA, progress=False,
+    args = dict(space=space, data=data, recipe=SupernetRecipe.of(recipe), settings=SETTINGS,
+                costs=costs, budgets={"mflops": 0.3}, data_cfg=DATA, progress=False,
                 log=lambda m: None)
     whole = train_metakernel(out_dir=tmp_path / "whole", **args)
     train_metakernel(out_dir=tmp_path / "killed", stop_after_steps=9, **args)

@@ -49,6 +49,12 @@ def refused(capsys, *argv):
     (["train", "+space=tiny", "train.epochs=1", "train.warmup_epochs=2"],
      "train.warmup_epochs=2 is longer than the training (train.epochs=1)"),
     (["train", "+space=tiny", "train.lr=inf"], "train.lr=inf is not a finite number"),
+    (["search", "+space=tiny", "train.sampling=sandwhich"],
+     "unknown train.sampling 'sandwhich'; use one of sandwich, uniform, fair."),
+    (["search", "+space=tiny", "train.distill=2"], "train.distill=2 is not a switch"),
+    (["search", "+space=tiny", "train.kd_temperature=0"],
+     "train.kd_temperature=0 is out of range; give a number above 0."),
+    (["search", "+space=tiny", "train.eval_limit=0"], "train.eval_limit=0 is out of range"),
     (["train", "+space=tiny", "seed=-1"], "seed=-1 is out of range; give a whole number from "
                                           "0 to 2147483647"),
     (["train", "+space=tiny", f"seed={2**63}"], f"seed={2**63} is out of range"),

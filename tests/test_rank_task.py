@@ -109,11 +109,13 @@ def test_given_archs_and_another_supernet_and_out_dir(run_dir, tmp_path):
     (["rank.seeds=0"], "rank.seeds=0 is not allowed: every architecture needs at least one"),
     (["rank.random_fraction=2"], "rank.random_fraction=2 is not a share"),
     (["rank.pick_seed=abc"], "rank.pick_seed=abc is not allowed: it seeds the random picks"),
-    (["rank.batch_size=0.5"], "rank.batch_size=0.5 is not allowed: it counts whole images"),
-    (["rank.epochs=1.5"], "rank.epochs=1.5 is not allowed: it counts whole epochs"),
-    (["rank.lr=inf"], "rank.lr=inf is not allowed"),
-    (["rank.epochs=1", "rank.warmup_epochs=3"], "the standalone warm-up (3 epochs) is longer "
-                                                "than the standalone training (1 epochs)"),
+    (["rank.batch_size=0.5"], "rank.batch_size=0.5 is not a whole number; give one"),
+    (["rank.epochs=1.5"], "rank.epochs=1.5 is not a whole number; give one"),
+    (["rank.lr=inf"], "rank.lr=inf is not a finite number"),
+    (["rank.lr=0"], "rank.lr=0 is out of range; give a number above 0."),
+    (["rank.recal_batches=-1"], "rank.recal_batches=-1 is not allowed: it counts whole batches"),
+    (["rank.epochs=1", "rank.warmup_epochs=3"], "rank.warmup_epochs=3 is longer than the "
+                                                "training (rank.epochs=1)"),
 ])
 def test_bad_options_are_one_sentence_and_exit_2(run_dir, capsys, args, message):
     with pytest.raises(SystemExit) as e:

@@ -9,7 +9,15 @@ import stat
 import subprocess
 
 import pytest
-from helpers import QUICK_RECIPE, SCORE_SUFFIX, TINY_SEARCH, cli_command, run_task, tiny_search
+from helpers import (
+    QUICK_RECIPE,
+    SCORE_SUFFIX,
+    TINY_SEARCH,
+    cli_command,
+    recipe,
+    run_task,
+    tiny_search,
+)
 
 from mlpnas.errors import UserError
 from mlpnas.space import load_space
@@ -40,11 +48,11 @@ def test_supernet_lock_in_a_folder_that_takes_no_lock_file(tmp_path):
 
     space = load_space("tiny")
     data_cfg = {"name": "synthetic", "train_size": 64, "holdout_size": 16, "val_size": 16}
-    recipe = dict(QUICK_RECIPE, checkpoint_every=1)
+    quick = recipe(QUICK_RECIPE, checkpoint_every=1)
     done, half = tmp_path / "done", tmp_path / "half"
     data = build_data(data_cfg, space.input_size)
-    train_supernet(space, data, recipe, done, progress=False, log=lambda m: None)
-    train_supernet(space, data, recipe, half, progress=False, log=lambda m: None,
+    train_supernet(space, data, quick, done, progress=False, log=lambda m: None)
+    train_supernet(space, data, quick, half, progress=False, log=lambda m: None,
                    stop_after_steps=1)
     for d in (done, half):
         (d.parent / f".{d.name}.lock").mkdir()

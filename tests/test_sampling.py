@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import recipe
 
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
@@ -47,12 +48,12 @@ def test_fair_paths_train_every_block_choice_once_per_step():
 
 def test_step_archs_by_sampling():
     space = load_space("tiny")
-    sandwich = step_archs(space, dict(RECIPE), 0, 3)
+    sandwich = step_archs(space, recipe(RECIPE), 0, 3)
     assert sandwich[:2] == [space.largest(), space.smallest()] and len(sandwich) == 3
-    uniform = step_archs(space, dict(RECIPE, sampling="uniform", sandwich_random=4), 0, 3)
+    uniform = step_archs(space, recipe(RECIPE, sampling="uniform", sandwich_random=4), 0, 3)
     assert len(uniform) == 4 and uniform == step_archs(
-        space, dict(RECIPE, sampling="uniform", sandwich_random=4), 0, 3)  # seeded by step
-    fair = step_archs(space, dict(RECIPE, sampling="fair"), 0, 3)
+        space, recipe(RECIPE, sampling="uniform", sandwich_random=4), 0, 3)  # seeded by step
+    fair = step_archs(space, recipe(RECIPE, sampling="fair"), 0, 3)
     assert len(fair) == max(len(st.block_choices) for st in space.stages)
 
 
@@ -78,7 +79,7 @@ def test_first_block_of_a_family():
 def test_unknown_recipe_options_are_one_sentence(tmp_path, key, value, message):
     space = load_space("tiny")
     with pytest.raises(UserError, match=message):
-        train_supernet(space, build_data(DATA, space.input_size), dict(RECIPE, **{key: value}),
+        train_supernet(space, build_data(DATA, space.input_size), recipe(RECIPE, **{key: value}),
                        tmp_path, progress=False, log=lambda m: None, data_cfg=DATA)
 
 
@@ -95,11 +96,11 @@ def test_few_shot_parts_extract_exactly_and_train_apart(tmp_path):
         with torch.no_grad():
             torch.testing.assert_close(net.extract(arch).eval()(x), net(x))
     # trained in turn, one part per step, starting from a finished one-shot supernet
-    train_supernet(space, data, RECIPE, tmp_path / "one", progress=False, log=lambda m: None,
-                   data_cfg=DATA)
+    train_supernet(space, data, recipe(RECIPE), tmp_path / "one", progress=False,
+                   log=lambda m: None, data_cfg=DATA)
     shared = load_checkpoint(tmp_path / "one" / "checkpoint.pt")["model"]
-    recipe = dict(RECIPE, few_shot="first_block", init_from=str(tmp_path / "one"))
-    r = train_supernet(space, data, recipe, tmp_path / "few", progress=False,
+    few = recipe(RECIPE, few_shot="first_block", init_from=str(tmp_path / "one"))
+    r = train_supernet(space, data, few, tmp_path / "few", progress=False,
                        log=lambda m: None, data_cfg=DATA)
     assert r.steps == 4  # steps 0-3: one per part
     parts = r.module.parts
@@ -107,7 +108,7 @@ def test_few_shot_parts_extract_exactly_and_train_apart(tmp_path):
     for fam in net.families:
         assert not torch.equal(parts[fam].state_dict()[key], shared[key])  # each one trained
     assert not torch.equal(parts["cycle"].state_dict()[key], parts["shift"].state_dict()[key])
-    loaded = load_trained_supernet(space, tmp_path / "few", DATA, recipe, 0, 10)
+    loaded = load_trained_supernet(space, tmp_path / "few", DATA, few, 0, 10)
     assert isinstance(loaded, FewShotSupernet)
     arch = with_first_family(space, space.sample(1), "hire", random.Random(0))
     want = r.module.parts["hire"].extract(arch).eval()
@@ -119,22 +120,22 @@ def test_init_from_refuses_an_unfinished_or_missing_supernet(tmp_path):
     space = load_space("tiny")
     data = build_data(DATA, space.input_size)
     with pytest.raises(UserError, match="holds no trained supernet"):
-        train_supernet(space, data, dict(RECIPE, few_shot="first_block",
+        train_supernet(space, data, recipe(RECIPE, few_shot="first_block",
                                          init_from=str(tmp_path / "none")),
                        tmp_path / "few", progress=False, log=lambda m: None, data_cfg=DATA)
-    train_supernet(space, data, dict(RECIPE, checkpoint_every=1), tmp_path / "part",
+    train_supernet(space, data, recipe(RECIPE, checkpoint_every=1), tmp_path / "part",
                    progress=False, log=lambda m: None, data_cfg=DATA, stop_after_steps=1)
     with pytest.raises(UserError, match="cannot start this supernet: it is not fully trained"):
-        train_supernet(space, data, dict(RECIPE, few_shot="first_block",
+        train_supernet(space, data, recipe(RECIPE, few_shot="first_block",
                                          init_from=str(tmp_path / "part")),
                        tmp_path / "few2", progress=False, log=lambda m: None, data_cfg=DATA)
 
 
 def test_a_checkpoint_from_before_the_sampling_options_is_still_a_sandwich_one():
     space = load_space("tiny")
-    wanted = fingerprint(space, DATA, RECIPE, 0, 10)
+    wanted = fingerprint(space, DATA, recipe(RECIPE), 0, 10)
     old = dict(wanted, recipe={k: v for k, v in wanted["recipe"].items()
                                if k not in ("sampling", "few_shot", "init_from")})
     assert describe_mismatch(old, wanted) is None
-    fair = fingerprint(space, DATA, dict(RECIPE, sampling="fair"), 0, 10)
+    fair = fingerprint(space, DATA, recipe(RECIPE, sampling="fair"), 0, 10)
     assert "recipe.sampling='sandwich', this run asks for 'fair'" in describe_mismatch(old, fair)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import QUICK_RECIPE, cli_command, run_cli, run_task
+from helpers import QUICK_RECIPE, cli_command, recipe, run_cli, run_task
 
 from mlpnas.data import build_data
 from mlpnas.errors import UserError
@@ -34,13 +34,13 @@ def _data(space):
 def test_resume_mid_epoch_gives_the_same_run(tmp_path):
     space = load_space("tiny")
     data = _data(space)
-    a = train_supernet(space, data, RECIPE, tmp_path / "a", progress=False, log=lambda m: None,
-                       data_cfg=DATA)
-    part = train_supernet(space, data, RECIPE, tmp_path / "b", progress=False,
+    a = train_supernet(space, data, recipe(RECIPE), tmp_path / "a", progress=False,
+                       log=lambda m: None, data_cfg=DATA)
+    part = train_supernet(space, data, recipe(RECIPE), tmp_path / "b", progress=False,
                           log=lambda m: None, data_cfg=DATA, stop_after_steps=11)
     assert part.steps == 11 and len(part.metrics) == 1
-    b = train_supernet(space, data, RECIPE, tmp_path / "b", progress=False, log=lambda m: None,
-                       data_cfg=DATA)
+    b = train_supernet(space, data, recipe(RECIPE), tmp_path / "b", progress=False,
+                       log=lambda m: None, data_cfg=DATA)
     assert a.steps == b.steps == 16
     assert a.metrics == b.metrics
     metrics_a, metrics_b = (tmp_path / d / "metrics.csv" for d in "ab")
@@ -55,7 +55,7 @@ def test_training_learns_and_writes_its_files(tmp_path):
     space = load_space(SPACES / "learn.yaml")
     data_cfg = dict(DATA, train_size=3072, val_size=256, num_classes=4)
     data = build_data(data_cfg, space.input_size)
-    r = train_supernet(space, data, dict(RECIPE, batch_size=64), tmp_path, progress=False,
+    r = train_supernet(space, data, recipe(RECIPE, batch_size=64), tmp_path, progress=False,
                        log=lambda m: None, data_cfg=data_cfg)
     assert r.steps == 96 and len(r.metrics) == 2
     assert r.metrics[-1]["loss_largest"] < r.metrics[0]["loss_largest"]
@@ -68,15 +68,15 @@ def test_training_learns_and_writes_its_files(tmp_path):
 
 def test_checkpoint_of_another_space_is_refused(tmp_path):
     tiny = load_space("tiny")
-    train_supernet(tiny, _data(tiny), RECIPE, tmp_path, progress=False, log=lambda m: None,
+    train_supernet(tiny, _data(tiny), recipe(RECIPE), tmp_path, progress=False, log=lambda m: None,
                    stop_after_steps=3, data_cfg=DATA)
     other = load_space("cycle_vs_shift")
     with pytest.raises(UserError, match="already holds a supernet, but its space is 'tiny' .* "
                                         "not 'cycle_vs_shift'.*use another out_dir"):
-        train_supernet(other, _data(other), RECIPE, tmp_path, progress=False,
+        train_supernet(other, _data(other), recipe(RECIPE), tmp_path, progress=False,
                        log=lambda m: None, data_cfg=DATA)
     with pytest.raises(UserError, match=r"trained with recipe.lr=0.003, this run asks for 0.01"):
-        train_supernet(tiny, _data(tiny), dict(RECIPE, lr=0.01), tmp_path, progress=False,
+        train_supernet(tiny, _data(tiny), recipe(RECIPE, lr=0.01), tmp_path, progress=False,
                        log=lambda m: None, data_cfg=DATA)
 
 
@@ -169,7 +169,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     torch.save({"model": {}, "step": 1, "fingerprint": _Payload(marker)}, out / "checkpoint.pt")
     with pytest.raises(UserError, match="holds objects other than tensors and plain data, "
                                         "which mlpnas never loads"):
-        train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+        train_supernet(space, _data(space), recipe(RECIPE), out, progress=False, log=lambda m: None,
                        data_cfg=DATA)
     assert not marker.exists()
     with pytest.raises(UserError, match="never loads"):
@@ -190,12 +190,12 @@ def test_a_foreign_but_loadable_checkpoint_is_one_sentence(tmp_path, change, mes
     network, are refused in one sentence when a run resumes, not in a traceback."""
     space = load_space("tiny")
     out = tmp_path / "run"
-    train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+    train_supernet(space, _data(space), recipe(RECIPE), out, progress=False, log=lambda m: None,
                    data_cfg=DATA, stop_after_steps=3)  # the first checkpoint
     state = load_checkpoint(out / "checkpoint.pt")
     torch.save(change(state), out / "checkpoint.pt")
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        train_supernet(space, _data(space), RECIPE, out, progress=False, log=lambda m: None,
+        train_supernet(space, _data(space), recipe(RECIPE), out, progress=False, log=lambda m: None,
                        data_cfg=DATA)
 
 
@@ -237,7 +237,7 @@ def test_the_training_bar_redraws_once_per_step_at_most(tmp_path, monkeypatch):
     monkeypatch.setattr(tqdm.auto, "tqdm", Counting)
     space = load_space("tiny")
     data_cfg = {"name": "synthetic", "train_size": 256, "holdout_size": 16, "val_size": 16}
-    recipe = dict(QUICK_RECIPE, checkpoint_every=100)
-    train_supernet(space, build_data(data_cfg, space.input_size), recipe, tmp_path,
+    train_supernet(space, build_data(data_cfg, space.input_size),
+                   recipe(QUICK_RECIPE, checkpoint_every=100), tmp_path,
                    progress=True, log=lambda m: None)
     assert len(forced) <= 2  # 8 steps: the old postfix call forced 8 redraws

@@ -133,7 +133,7 @@ def part_train(ctx: Context) -> tuple[bool, str, dict]:
 
     from mlpnas.data import build_data
     from mlpnas.space import load_space
-    from mlpnas.supernet import train_supernet
+    from mlpnas.supernet import SupernetRecipe, train_supernet
 
     if ctx.dry:
         space = load_space("tiny")
@@ -147,12 +147,12 @@ def part_train(ctx: Context) -> tuple[bool, str, dict]:
     t = time.perf_counter()
     data = build_data(data_cfg, space.input_size)
     gen_s = time.perf_counter() - t
-    recipe = dict(epochs=epochs, batch_size=batch, lr=1e-3, min_lr=1e-5, weight_decay=0.05,
-                  warmup_epochs=0.2, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
-                  sampling="sandwich", sandwich_random=1, distill=True, kd_temperature=1.0,
-                  grad_clip=5.0, drop_path=0.0, sort_channels=True, few_shot="none",
-                  init_from=None, checkpoint_every=10_000, recal_batches=2,
-                  eval_batch_size=64, eval_limit=256, num_workers=0)
+    recipe = SupernetRecipe.of(dict(
+        epochs=epochs, batch_size=batch, lr=1e-3, min_lr=1e-5, weight_decay=0.05,
+        warmup_epochs=0.2, label_smoothing=0.1, mixup=0.0, cutmix=0.0, sampling="sandwich",
+        sandwich_random=1, distill=True, kd_temperature=1.0, grad_clip=5.0, drop_path=0.0,
+        sort_channels=True, few_shot="none", init_from=None, checkpoint_every=10_000,
+        recal_batches=2, eval_batch_size=64, eval_limit=256, num_workers=0))
     if ctx.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()

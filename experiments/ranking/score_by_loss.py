@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from mlpnas.data import build_data
 from mlpnas.rank import correlation, difference, kendall_tau
 from mlpnas.space import load_space
-from mlpnas.supernet import load_trained_supernet, subnet_metrics
+from mlpnas.supernet import SupernetRecipe, load_trained_supernet, subnet_metrics
 from mlpnas.train import CHECKPOINT, EvalSetting, load_checkpoint
 
 HERE = Path(__file__).resolve().parent
@@ -63,8 +63,8 @@ def main() -> None:
         ranking = pd.read_csv(report / "ranking.csv")
         folder = Path(stats["supernet_dir"])
         # the recipe it was trained with: the run's, with what its fingerprint records
-        recipe = {**OmegaConf.to_container(run_cfg.train),
-                  **load_checkpoint(folder / CHECKPOINT)["fingerprint"]["recipe"]}
+        recipe = SupernetRecipe.of_trained(
+            load_checkpoint(folder / CHECKPOINT)["fingerprint"]["recipe"], run_cfg.train)
         net = load_trained_supernet(space, folder, data_cfg, recipe, int(run_cfg.seed),
                                     data.num_classes)
         loss = np.array([holdout_loss(net, space, k, data, int(stats["recal_batches"]))

@@ -81,15 +81,21 @@ class LatencySetting:
         return device_name(self.device)
 
     def apply_threads(self) -> int:
-        """Fix torch's thread count to `threads` (if set) and return the count in effect."""
+        """Fix torch's thread count to `threads` (if set) and return the count in effect:
+        what a measurement does first."""
         if self.threads:
             torch.set_num_threads(int(self.threads))
         return torch.get_num_threads()
 
+    def thread_count(self) -> int:
+        """The thread count a measurement runs with (`threads`, else torch's current one);
+        sets nothing."""
+        return int(self.threads) if self.threads else torch.get_num_threads()
+
     def record(self) -> dict:
-        """The setting as stored with results: the thread count actually applied (torch's
-        default when `threads` is None, rather than None) and the device's name."""
-        return {**asdict(self), "threads": self.apply_threads(),
+        """The setting as stored with results: the thread count a measurement uses (torch's
+        current one when `threads` is None, rather than None) and the device's name."""
+        return {**asdict(self), "threads": self.thread_count(),
                 "device_name": self.device_name()}
 
     def describe(self) -> str:
@@ -99,7 +105,7 @@ class LatencySetting:
     def cache_name(self, space: Space, num_classes: int) -> str:
         """Records device, torch version, batch size, dtype and threads."""
         dev = re.sub(r"[^A-Za-z0-9]+", "-", self.device_name()).strip("-").lower()
-        threads = f"-t{self.apply_threads()}" if not self.device.startswith("cuda") else ""
+        threads = f"-t{self.thread_count()}" if not self.device.startswith("cuda") else ""
         torch_v = re.sub(r"[^A-Za-z0-9.]+", "-", torch.__version__)
         return (f"latency-{space.name}-{space.scale}-{space_digest(space, num_classes)}-{dev}"
                 f"-torch{torch_v}-bs{self.batch_size}-{self.dtype}{threads}.json")
@@ -213,7 +219,7 @@ def build_latency_table(space: Space, num_classes: int, setting: LatencySetting,
     table.meta = {"space": space.name, "scale": space.scale, "device": setting.device,
                   "device_name": setting.device_name(), "torch": torch.__version__,
                   "batch_size": setting.batch_size, "dtype": setting.dtype,
-                  "threads": setting.apply_threads(), "warmup": setting.warmup,
+                  "threads": setting.thread_count(), "warmup": setting.warmup,
                   "repeats": setting.repeats, "rounds": setting.rounds,
                   "calibration": rows}
     return table

@@ -1,6 +1,7 @@
 """The weight-sharing supernet: elastic ops, set_active / extract, once-for-all training
-(its sandwich job over `mlpnas.train`'s loop), subnet evaluation with inherited weights,
-export of subnets, and the differentiable meta-kernel search."""
+(its recipe, `SupernetRecipe`, and its sandwich job over `mlpnas.train`'s loop), subnet
+evaluation with inherited weights, export of subnets, and the differentiable meta-kernel
+search."""
 
 from ..mixers import (
     ElasticCycleMixer,
@@ -17,6 +18,7 @@ from ._metakernel import (
     check_metakernel_space,
     train_metakernel,
 )
+from ._recipe import FEW_SHOT, SAMPLINGS, SupernetRecipe
 from ._supernet import FewShotSupernet, SuperBlock, Supernet, build_supernet
 from ._train import (
     describe_mismatch,
@@ -26,6 +28,8 @@ from ._train import (
 )
 
 __all__ = [
+    "FEW_SHOT",
+    "SAMPLINGS",
     "ArchParameters",
     "ElasticCycleMixer",
     "ElasticHireMixer",
@@ -36,6 +40,7 @@ __all__ = [
     "MetaKernelResult",
     "SubnetEvaluator",
     "SuperBlock",
+    "SupernetRecipe",
     "Supernet",
     "build_supernet",
     "check_metakernel_space",

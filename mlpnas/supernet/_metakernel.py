@@ -43,10 +43,11 @@ from ..errors import UserError
 from ..models import residual
 from ..space import Arch, BlockChoice, Space
 from ..spec import family as family_info
-from ..train import EvalSetting, Losses, RunFolder, autocast, run_training, setup_device
+from ..train import Losses, RunFolder, autocast, run_training, setup_device
 from ._eval import subnet_accuracy
+from ._recipe import SupernetRecipe
 from ._supernet import SuperBlock, Supernet
-from ._train import check_recipe, describe_mismatch, fingerprint
+from ._train import describe_mismatch, fingerprint
 
 SETTINGS = ("arch_lr", "arch_weight_decay", "warmup_epochs", "tau_start", "tau_end",
             "hard_kernels", "cost_weight")
@@ -299,7 +300,7 @@ class MetaKernelJob:
     eval_names = ("val_acc_derived", "mflops_expected", "mflops_derived")
     find_unused = True
 
-    def __init__(self, space: Space, net: Supernet, data: DataSplits, recipe: dict,
+    def __init__(self, space: Space, net: Supernet, data: DataSplits, recipe: SupernetRecipe,
                  settings: dict, costs, budgets: dict[str, float], seed: int,
                  dev: torch.device, amp: str | None):
         self.space, self.module, self.data, self.recipe = space, net, data, recipe
@@ -309,10 +310,10 @@ class MetaKernelJob:
         self.arch_opt = torch.optim.Adam(self.arch.parameters(), lr=settings["arch_lr"],
                                          betas=(0.5, 0.999),
                                          weight_decay=settings["arch_weight_decay"])
-        self.losses = Losses(recipe, data.num_classes)
-        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
-        self.steps_per_epoch = len(data.train) // int(recipe["batch_size"])
-        self.total = int(recipe["epochs"]) * self.steps_per_epoch
+        self.losses = Losses(recipe.train, data.num_classes)
+        self.eval = recipe.train.evaluation(amp)
+        self.steps_per_epoch = len(data.train) // recipe.train.batch_size
+        self.total = recipe.train.epochs * self.steps_per_epoch
         self.derived: Arch | None = None
 
     # the loop saves and restores these with its checkpoint
@@ -329,7 +330,7 @@ class MetaKernelJob:
 
     def _holdout_batch(self, step: int):
         n = len(self.data.holdout)
-        size = min(int(self.recipe["batch_size"]), n)
+        size = min(self.recipe.train.batch_size, n)
         idx = np.random.default_rng([self.seed, step, 777]).choice(n, size, replace=False)
         x, y = next(iterate_batches(self.data.holdout, [idx.tolist()]))
         return x.to(self.dev), y.to(self.dev)
@@ -391,9 +392,9 @@ class MetaKernelResult:
         self.steps, self.metrics = steps, metrics
 
 
-def train_metakernel(space: Space, data: DataSplits, recipe: dict, settings: dict, costs,
-                     budgets: dict[str, float], out_dir: str | Path, seed: int = 0,
-                     device: str = "cpu", amp: str | None = None, threads: int | None = None,
+def train_metakernel(space: Space, data: DataSplits, recipe: SupernetRecipe, settings: dict,
+                     costs, budgets: dict[str, float], out_dir: str | Path, seed: int = 0,
+                     device: str = "cpu", amp: str | None = None,
                      data_cfg: dict | None = None, progress: bool = True,
                      log: Callable[[str], None] = print,
                      stop_after_steps: int | None = None) -> MetaKernelResult:
@@ -402,10 +403,8 @@ def train_metakernel(space: Space, data: DataSplits, recipe: dict, settings: dic
     from .._io import write_json_atomic
 
     check_metakernel_space(space)
-    recipe = dict(recipe)
-    check_recipe(recipe)
     settings = {k: settings[k] for k in SETTINGS}
-    dev, dist = setup_device(device, threads)
+    dev, dist = setup_device(device)
     if dist.world > 1:
         raise UserError("search.strategy=metakernel runs in one process; start it without "
                         "torchrun.")
@@ -421,9 +420,9 @@ def train_metakernel(space: Space, data: DataSplits, recipe: dict, settings: dic
         return why
 
     torch.manual_seed(seed)
-    net = Supernet(space, data.num_classes, drop_path_rate=recipe["drop_path"]).to(dev)
+    net = Supernet(space, data.num_classes, drop_path_rate=recipe.train.drop_path).to(dev)
     job = MetaKernelJob(space, net, data, recipe, settings, costs, budgets, seed, dev, amp)
-    result = run_training(job, data, recipe,
+    result = run_training(job, data, recipe.train,
                           RunFolder(Path(out_dir), fp, mismatch, "meta-kernel search"), seed,
                           dev, dist, progress, log, stop_after_steps)
     derived = job.arch.derive(job.feasible, seed=seed)

@@ -166,9 +166,6 @@ class FewShotSupernet(nn.Module):
             part.load_state_dict(state)
 
 
-FEW_SHOT = ("none", "first_block")
-
-
 def build_supernet(space: Space, num_classes: int, few_shot: str | None = None,
                    **kwargs) -> Supernet | FewShotSupernet:
     """The weight-sharing supernet of `space`; `few_shot="first_block"` splits it into one
@@ -177,4 +174,4 @@ def build_supernet(space: Space, num_classes: int, few_shot: str | None = None,
         return Supernet(space, num_classes, **kwargs)
     if few_shot == "first_block":
         return FewShotSupernet(space, num_classes, **kwargs)
-    raise ValueError(f"unknown few-shot split '{few_shot}'; use one of {', '.join(FEW_SHOT)}")
+    raise ValueError(f"unknown few-shot split '{few_shot}'; use none or first_block")

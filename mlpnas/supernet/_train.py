@@ -10,6 +10,7 @@ metrics, DistributedDataParallel) is `mlpnas.train.run_training`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -21,8 +22,6 @@ from ..data import DataSplits
 from ..space import Arch, Space, stable_repr
 from ..train import (
     CHECKPOINT,
-    RECIPE_DEFAULTS,
-    EvalSetting,
     Losses,
     RunFolder,
     TrainResult,
@@ -30,18 +29,17 @@ from ..train import (
     data_fingerprint,
     first_difference,
     load_checkpoint,
-    recipe_fingerprint,
     restoring,
     run_training,
     setup_device,
 )
 from ._eval import subnet_accuracy
+from ._recipe import SupernetRecipe
 from ._supernet import Supernet, build_supernet
 
-SAMPLINGS = ("sandwich", "uniform", "fair")
 
-
-def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_classes: int) -> dict:
+def fingerprint(space: Space, data_cfg: dict, recipe: SupernetRecipe, seed: int,
+                num_classes: int) -> dict:
     """What identifies a trained supernet: the space (its file content), data, recipe, seed."""
     data_cfg = dict(data_cfg)
     if data_cfg.get("name", "synthetic") == "synthetic":
@@ -52,7 +50,7 @@ def fingerprint(space: Space, data_cfg: dict, recipe: dict, seed: int, num_class
         "space": space.name, "scale": space.scale,
         "space_spec": [repr(space.input_size), repr(space.stem), repr(space.downsample),
                        space.norm, stable_repr(space.stages)],
-        "data": data_fingerprint(data_cfg), "recipe": recipe_fingerprint(recipe),
+        "data": data_fingerprint(data_cfg), "recipe": recipe.fingerprint(),
         "seed": seed, "num_classes": num_classes,
     }
 
@@ -91,13 +89,12 @@ def fair_paths(space: Space, rng: random.Random) -> list[Arch]:
                        for grid, depth in zip(grids, depths))) for p in range(m)]
 
 
-def step_archs(space: Space, recipe: dict, seed: int, step: int) -> list[Arch]:
-    """The subnets one training step trains, by `recipe["sampling"]`: `sandwich` (largest,
+def step_archs(space: Space, recipe: SupernetRecipe, seed: int, step: int) -> list[Arch]:
+    """The subnets one training step trains, by `recipe.sampling`: `sandwich` (largest,
     smallest and `sandwich_random` random ones; the others learn from the largest when
     `distill`), `uniform` (`sandwich_random` random ones, as single-path one-shot NAS), or
     `fair` (every block choice once per step, see `fair_paths`)."""
-    how = recipe.get("sampling", "sandwich")
-    n = int(recipe["sandwich_random"])
+    how, n = recipe.sampling, recipe.sandwich_random
     if how == "sandwich":
         return sandwich(space, seed, step, n)
     rng = random.Random(seed * 1_000_003 + step)
@@ -128,19 +125,6 @@ def _order_key(v):
     return tuple(v) if isinstance(v, (list, tuple)) else (v,)
 
 
-def check_recipe(recipe: dict) -> None:
-    """Refuse an unknown sampling or few-shot split with one sentence."""
-    from ..errors import UserError
-    from ._supernet import FEW_SHOT
-
-    how = recipe.get("sampling", "sandwich")
-    if how not in SAMPLINGS:
-        raise UserError(f"unknown train.sampling '{how}'; use one of {', '.join(SAMPLINGS)}.")
-    split = recipe.get("few_shot") or "none"
-    if split not in FEW_SHOT:
-        raise UserError(f"unknown train.few_shot '{split}'; use one of {', '.join(FEW_SHOT)}.")
-
-
 class SupernetJob:
     """The sandwich step and the epoch-end evaluation of the largest and smallest subnets."""
 
@@ -148,14 +132,13 @@ class SupernetJob:
     eval_names = ("val_acc_largest", "val_acc_smallest")
     find_unused = True  # each step runs only some paths
 
-    def __init__(self, space: Space, net: Supernet, data: DataSplits, recipe: dict, seed: int,
-                 dev: torch.device, amp: str | None):
+    def __init__(self, space: Space, net: Supernet, data: DataSplits, recipe: SupernetRecipe,
+                 seed: int, dev: torch.device, amp: str | None):
         self.space, self.module, self.data, self.recipe = space, net, data, recipe
         self.seed, self.dev, self.amp = seed, dev, amp
-        self.losses = Losses(recipe, data.num_classes)
-        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
-        # only the sandwich has a teacher (its first subnet, the largest)
-        self.teacher = recipe.get("sampling", "sandwich") == "sandwich"
+        self.losses = Losses(recipe.train, data.num_classes, recipe.kd_temperature_if_distilled)
+        self.eval = recipe.train.evaluation(amp)
+        self.teacher = recipe.teacher
         self.parts = getattr(net, "families", None)  # few-shot: one part per step, in turn
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
@@ -172,8 +155,7 @@ class SupernetJob:
         return {"loss_largest": first, "loss_others": rest}
 
     def epoch_end(self, optimizer, last: bool) -> dict[str, float]:
-        r = self.recipe
-        if r["sort_channels"]:
+        if self.recipe.sort_channels:
             self.module.sort_channels(optimizer)
         return {f"val_acc_{name}": subnet_accuracy(self.module, arch, self.data.val,
                                                    self.data.train, self.eval, self.dev)
@@ -186,35 +168,33 @@ class SupernetJob:
                 f"smallest {row['val_acc_smallest']:.3f}")
 
 
-def train_supernet(space: Space, data: DataSplits, recipe: dict, out_dir: str | Path,
+def train_supernet(space: Space, data: DataSplits, recipe: SupernetRecipe, out_dir: str | Path,
                    seed: int = 0, device: str = "cpu", amp: str | None = None,
-                   threads: int | None = None, data_cfg: dict | None = None,
+                   data_cfg: dict | None = None,
                    progress: bool = True, log: Callable[[str], None] = print,
                    stop_after_steps: int | None = None,
                    dir_option: str = "out_dir") -> TrainResult:
     """Train (or resume training of) the supernet of `space` into `out_dir`."""
-    recipe = dict(recipe)
-    check_recipe(recipe)
-    dev, dist = setup_device(device, threads)
+    dev, dist = setup_device(device)
     fp = fingerprint(space, dict(data_cfg or {"name": data.name}), recipe, seed,
                      data.num_classes)
     torch.manual_seed(seed)
-    net = build_supernet(space, data.num_classes, few_shot=recipe.get("few_shot"),
-                         drop_path_rate=recipe["drop_path"])
-    if recipe.get("init_from"):
-        _init_from(net, space, Path(str(recipe["init_from"])), data_cfg or {"name": data.name},
+    net = build_supernet(space, data.num_classes, few_shot=recipe.few_shot,
+                         drop_path_rate=recipe.train.drop_path)
+    if recipe.init_from:
+        _init_from(net, space, Path(recipe.init_from), recipe, data_cfg or {"name": data.name},
                    data.num_classes)
     net = net.to(dev)
     job = SupernetJob(space, net, data, recipe, seed, dev, amp)
-    result = run_training(job, data, recipe,
+    result = run_training(job, data, recipe.train,
                           RunFolder(Path(out_dir), fp, describe_mismatch, "supernet", dir_option),
                           seed, dev, dist, progress, log, stop_after_steps)
     out = Path(out_dir)
-    if dist.main and result.steps >= int(recipe["epochs"]) * (len(data.train)
-                                                              // int(recipe["batch_size"])):
+    epochs = recipe.train.epochs
+    if dist.main and result.steps >= epochs * (len(data.train) // recipe.train.batch_size):
         text = json.dumps({"space": space.name, "scale": space.scale,
                            "num_classes": data.num_classes, "steps": result.steps,
-                           "epochs": int(recipe["epochs"]),
+                           "epochs": epochs,
                            "final": result.metrics[-1] if result.metrics else None},
                           indent=1) + "\n"
         path = out / "supernet.json"
@@ -256,7 +236,8 @@ def _sandwich_step(model, net: Supernet, x, y, archs: list[Arch], losses: Losses
     return l_big, l_rest
 
 
-def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: int) -> None:
+def _init_from(net, space: Space, directory: Path, recipe: SupernetRecipe, data_cfg: dict,
+               num_classes: int) -> None:
     """Start from the weights of the finished one-shot supernet in `directory` (few-shot
     NAS trains its parts from there); it must be of the same space and data."""
     from ..errors import UserError
@@ -268,10 +249,10 @@ def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: 
     state = load_checkpoint(path)
     with restoring(path):
         fp = state.get("fingerprint", {})
-        recipe = {**RECIPE_DEFAULTS, **fp.get("recipe", {})}
-        why = describe_mismatch(fp, fingerprint(space, data_cfg, recipe, fp.get("seed", 0),
+        theirs = SupernetRecipe.of_trained(fp.get("recipe", {}), dataclasses.asdict(recipe.train))
+        why = describe_mismatch(fp, fingerprint(space, data_cfg, theirs, fp.get("seed", 0),
                                                 num_classes))
-        if not state.get("finished") or why or recipe.get("few_shot") not in (None, "none"):
+        if not state.get("finished") or why or theirs.few_shot != "none":
             reason = why or ("it is not fully trained" if not state.get("finished")
                              else "it is itself a few-shot supernet")
             raise UserError(f"train.init_from='{directory}' cannot start this supernet: "
@@ -283,7 +264,8 @@ def _init_from(net, space: Space, directory: Path, data_cfg: dict, num_classes: 
             net.load_state_dict(state["model"])
 
 
-def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, recipe: dict,
+def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict,
+                          recipe: SupernetRecipe,
                           seed: int, num_classes: int,
                           device: str | torch.device = "cpu") -> Supernet:
     """The finished supernet in `directory`, checked against the settings it must have been
@@ -305,6 +287,6 @@ def load_trained_supernet(space: Space, directory: str | Path, data_cfg: dict, r
         if why:
             raise UserError(f"the supernet in '{directory}' does not belong to this run: "
                             f"{why}.")
-        net = build_supernet(space, num_classes, few_shot=recipe.get("few_shot"))
+        net = build_supernet(space, num_classes, few_shot=recipe.few_shot)
         net.load_state_dict(state["model"])
     return net.to(device).eval()

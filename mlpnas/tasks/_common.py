@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,25 @@ def space_from_cfg(cfg: DictConfig):
     return load_space(path, node.get("scale"))
 
 
-def device_of(cfg: DictConfig) -> tuple[str, str | None, int | None]:
+@dataclass(frozen=True)
+class Hardware:
+    """Where a task runs (`hardware.device`, `hardware.amp`, `hardware.threads`)."""
+
+    device: str
+    amp: str | None
+    threads: int | None
+
+
+def hardware(cfg: DictConfig) -> Hardware:
+    """The task's hardware settings. Sets torch's thread count to `hardware.threads` (when
+    given) for the whole process: the one place that does, called once at a task's start."""
     hw = cfg.hardware
-    return str(hw.device), hw.get("amp"), hw.get("threads")
+    threads = hw.get("threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    return Hardware(str(hw.device), hw.get("amp"), threads)
 
 
 def out_path(cfg: DictConfig, key: str = "out_dir") -> Path:
@@ -79,14 +96,15 @@ def config_recorded(cfg: DictConfig, out: Path, name: str = "config.yaml"):
 RUN_SECTIONS = ("space", "data", "train", "search", "hardware")
 
 
-def read_run_config(run_dir: Path) -> DictConfig:
-    """The config.yaml a search recorded in `run_dir`, read as a file that may come from
-    someone else: plain YAML data only (no tags, anchors or aliases), no interpolations
-    (mlpnas records resolved values: `${oc.env:...}` would pull in this machine's
-    environment), the sections a search records, and every value within the rules the
-    command line applies. Any problem is one sentence."""
+def read_run_config(run_dir: Path):
+    """The config.yaml a search recorded in `run_dir` and the supernet recipe it holds,
+    read as a file that may come from someone else: plain YAML data only (no tags, anchors
+    or aliases), no interpolations (mlpnas records resolved values: `${oc.env:...}` would
+    pull in this machine's environment), the sections a search records, and every value
+    within the rules the command line and the recipe apply. Any problem is one sentence."""
     from .._io import YamlProblem, read_plain_yaml
     from .._options import bad_value
+    from ..supernet import SupernetRecipe
 
     path = run_dir / "config.yaml"
     if not path.is_file():
@@ -110,9 +128,13 @@ def read_run_config(run_dir: Path) -> DictConfig:
     if text is not None:
         raise refused(f"holds an interpolation ('{text[:60]}'), which mlpnas never records")
     problem = bad_value(data)
+    try:
+        recipe = None if problem else SupernetRecipe.of(data["train"])
+    except UserError as e:
+        problem = str(e)
     if problem:
         raise refused(f"holds a setting mlpnas refuses ({problem.rstrip('.')})")
-    return OmegaConf.create(data)
+    return OmegaConf.create(data), recipe
 
 
 def _strings(node):

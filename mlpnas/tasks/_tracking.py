@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..search import PARETO_FILE, SUMMARY_FILE, TRIALS_FILE
 from ._common import plain
 
 TENSORBOARD_DIR = "tensorboard"
@@ -158,7 +159,7 @@ def tracked(cfg, out: Path) -> Iterator[TensorBoardLog | None]:
 ARTIFACTS_DIR = "artifacts"
 # what goes to a trial: its export (the files a model hub takes, and the card) and ONNX
 _EXPORT_FILES = ("arch.json", "README.md", "config.json", "model.safetensors", "model.onnx")
-_RUN_FILES = ("summary.txt", "trials.csv", "pareto.csv")
+_RUN_FILES = (SUMMARY_FILE, TRIALS_FILE, PARETO_FILE)
 
 
 def attach_artifacts(storage, study, out: Path, enabled: bool = True) -> int:

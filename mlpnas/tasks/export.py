@@ -13,13 +13,14 @@ from ._common import plain, refuse_links
 
 
 def run_context(run_dir: Path):
-    """The search run's own configuration, space, data and results."""
+    """The search run's own configuration, space, data and results, and the supernet
+    recipe its configuration holds (built and checked once, here)."""
     from ..data import build_data
     from ..search import load_results
     from ._common import read_run_config, run_folder_path, space_from_cfg
 
     results = load_results(run_dir)
-    run_cfg = read_run_config(run_dir)
+    run_cfg, recipe = read_run_config(run_dir)
     for key in ("supernet_dir", "cache_dir"):
         if run_cfg.get(key):
             run_cfg[key] = str(run_folder_path(run_dir, str(run_cfg[key])))
@@ -34,7 +35,7 @@ def run_context(run_dir: Path):
     if data_cfg.get("root"):       # a relative dataset folder, found from anywhere
         data_cfg["root"] = str(run_folder_path(run_dir, str(data_cfg["root"])))
     data = build_data(data_cfg, space.input_size, seed=int(run_cfg.seed))
-    return run_cfg, space, data, results
+    return run_cfg, space, data, results, recipe
 
 
 def select_rows(results, pareto: pd.DataFrame, space, sel: DictConfig) -> pd.DataFrame:
@@ -79,7 +80,7 @@ def run(cfg: DictConfig):
     run_dir = Path(str(cfg.run_dir))
     if not cfg.export.get("out_dir"):  # writes into the run folder
         refuse_links(run_dir, "export.out_dir")
-    run_cfg, space, data, results = run_context(run_dir)
+    run_cfg, space, data, results, recipe = run_context(run_dir)
     pareto = results.pareto if results.pareto is not None else pd.DataFrame()
     rows = select_rows(results, pareto, space, cfg.export).copy()
     # keys of the space, written as mlpnas writes them (each names a folder of the export)
@@ -88,16 +89,15 @@ def run(cfg: DictConfig):
     axis = axis_setting(search_cfg, scoring_cfg, space, data,
                         metakernel=search_cfg.get("strategy") == "metakernel")
     # the evaluation the search made (its settings), so that a score is the search's
-    evaluation = EvalSetting.of(plain(run_cfg.search), int(run_cfg.train.get("num_workers", 0)),
+    evaluation = EvalSetting.of(plain(run_cfg.search), recipe.train.num_workers,
                                 run_cfg.hardware.get("amp"))
     device = torch.device(str(cfg.hardware.device))
     net, metrics = None, None
     if axis.train_supernet:
         from ..supernet import SubnetEvaluator, load_trained_supernet
 
-        net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data),
-                                    plain(run_cfg.train), int(run_cfg.seed), data.num_classes,
-                                    device)
+        net = load_trained_supernet(space, run_cfg.supernet_dir, plain(run_cfg.data), recipe,
+                                    int(run_cfg.seed), data.num_classes, device)
         metrics = SubnetEvaluator(net, data.holdout, data.train, evaluation, device)
     # the run's cache_dir came with its config.yaml: read there, never written
     costs = CostModel(flops_table(space, data.num_classes, run_cfg.cache_dir, write=False))
@@ -112,14 +112,14 @@ def run(cfg: DictConfig):
             score = score or build_axis(axis, space, data, costs, metrics,
                                         run_dir / REFERENCE_FILE)
             rows.loc[i, "accuracy"] = score(arch)
-        if cfg.export.get("measure_latency", True) and pd.isna(row.get("latency_ms_measured")):
+        if cfg.export.measure_latency and pd.isna(row.get("latency_ms_measured")):
             rows.loc[i, "latency_ms_measured"] = measure_arch(space, arch, data.num_classes,
                                                               setting)
     out = Path(str(cfg.export.out_dir)) if cfg.export.get("out_dir") else run_dir / EXPORT_DIR
     supernet_dir = run_cfg.supernet_dir if axis.train_supernet else None
     infos = export_infos(rows, space, data, setting, supernet_dir, axis)
     written = export_archs(net, space, list(rows["arch"]), out, infos, data, evaluation,
-                           int(run_cfg.seed), onnx=bool(cfg.export.get("onnx", False)))
+                           int(run_cfg.seed), onnx=bool(cfg.export.onnx))
     for folder in written:
         print(f"exported {folder}", flush=True)
     print(f"load one with: mlpnas.load_exported('{written[0]}')" if written else

@@ -18,7 +18,7 @@ from .._io import atomic_target, write_json_atomic
 from .._record import current as current_invocation
 from ..cost import COST_NAMES, COST_TABLE
 from ..errors import UserError
-from ._common import file_lock, plain, refuse_links
+from ._common import file_lock, hardware, plain, refuse_links
 
 PLAN_FILE = "plan.json"
 RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "warmup_epochs")  # of the run's train.*
@@ -38,10 +38,10 @@ def _int_option(rc: dict, key: str, low: int, why: str) -> int:
     return value
 
 
-# rank.<key> that may be null (the run's own value): whole numbers, and numbers, with their
-# least value
-WHOLE_OR_NULL = {"epochs": 1, "batch_size": 1, "recal_batches": 0}
-NUMBER_OR_NULL = {"lr": 0, "warmup_epochs": 0, **dict.fromkeys(BUDGET_OVERRIDES, 0)}
+# rank.<key> that may be null (the run's own value), besides the recipe's (RECIPE_OVERRIDES,
+# checked by the recipe): whole numbers, and numbers, with their least value
+WHOLE_OR_NULL = {"recal_batches": 0}
+NUMBER_OR_NULL = dict.fromkeys(BUDGET_OVERRIDES, 0)
 
 
 def check_options(rc: dict) -> dict:
@@ -63,9 +63,7 @@ def check_options(rc: dict) -> dict:
                         f"to 1.")
     for key, low in WHOLE_OR_NULL.items():
         if rc.get(key) is not None:
-            _int_option(rc, key, low, "it counts whole " + ("epochs" if key == "epochs" else
-                                                            "images" if key == "batch_size"
-                                                            else "batches"))
+            _int_option(rc, key, low, "it counts whole batches")
     for key, low in NUMBER_OR_NULL.items():
         v = rc.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
@@ -76,22 +74,17 @@ def check_options(rc: dict) -> dict:
     return rc
 
 
-def standalone_recipe(run_cfg: DictConfig, rc: dict) -> dict:
-    """The run's training recipe with the rank.<key> overrides (standalone budget)."""
-    recipe = plain(run_cfg.train)
-    for key in RECIPE_OVERRIDES:
-        if rc.get(key) is not None:
-            recipe[key] = rc[key]
-    return recipe
+def standalone_recipe(run_recipe, rc: dict):
+    """The run's training recipe with the rank.<key> overrides (standalone budget), checked
+    under the rank options' names."""
+    return run_recipe.with_overrides({key: rc.get(key) for key in RECIPE_OVERRIDES}, "rank")
 
 
-def jobs_root(work: Path, recipe: dict, data_cfg: dict) -> Path:
+def jobs_root(work: Path, recipe, data_cfg: dict) -> Path:
     """One folder of standalone jobs per (recipe, data): another budget never resumes these."""
-    from ..train import STANDALONE_RECIPE_KEYS
-
-    what = {"recipe": {k: recipe.get(k) for k in STANDALONE_RECIPE_KEYS}, "data": data_cfg}
+    what = {"recipe": recipe.fingerprint(), "data": data_cfg}
     digest = hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
-    root = work / f"standalone-e{recipe['epochs']}-{digest}"
+    root = work / f"standalone-e{recipe.epochs}-{digest}"
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "recipe.json").is_file():
         write_json_atomic(root / "recipe.json", what)
@@ -142,28 +135,29 @@ def _plan(work: Path, request: dict, make, space) -> list[tuple[str, str]]:
         return plan_entries(picked, space, path)
 
 
-def _supernet(run_cfg, space, data, other: str | None, trained: bool, device):
+def _supernet(run_cfg, run_recipe, space, data, other: str | None, trained: bool, device):
     """The run's trained supernet, or the one in `other` (its own recipe and seed, read from
     its checkpoint; same space and data required); (None, None, None) when the run trained
     none and no other is given."""
-    from ..supernet import load_trained_supernet
+    from ..supernet import SupernetRecipe, load_trained_supernet
     from ..train import CHECKPOINT, load_checkpoint
 
     if not other and not trained:
         return None, None, None
     directory = Path(str(other or run_cfg.supernet_dir))
-    recipe, seed = plain(run_cfg.train), int(run_cfg.seed)
+    recipe, seed = run_recipe, int(run_cfg.seed)
     if other:
         if not (directory / CHECKPOINT).is_file():
             raise UserError(f"rank.supernet_dir '{directory}' holds no trained supernet "
                             f"({CHECKPOINT}); train one with `mlpnas train`.")
         fp = load_checkpoint(directory / CHECKPOINT).get("fingerprint")
         fp = fp if isinstance(fp, dict) else {}
-        recipe = dict(fp["recipe"]) if isinstance(fp.get("recipe"), dict) else {}
+        stored = fp["recipe"] if isinstance(fp.get("recipe"), dict) else {}
+        recipe = SupernetRecipe.of_trained(stored, run_cfg.train)
         seed = fp.get("seed") if isinstance(fp.get("seed"), int) else 0
     net = load_trained_supernet(space, directory, plain(run_cfg.data), recipe, seed,
                                 data.num_classes, device)
-    return net, directory, recipe
+    return net, directory, recipe.fingerprint()
 
 
 def read_labels(path: str, space) -> pd.DataFrame:
@@ -222,29 +216,23 @@ def run(cfg: DictConfig):
         raise UserError("give the search run folder: mlpnas rank RUN_DIR.")
     rc = check_options(plain(cfg.rank))
     run_dir = Path(str(cfg.run_dir))
-    run_cfg, space, data, results = run_context(run_dir)
-    threads = cfg.hardware.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
+    run_cfg, space, data, results, run_recipe = run_context(run_dir)
+    hw = hardware(cfg)
     work = Path(str(rc["work_dir"])) if rc.get("work_dir") else run_dir / "rank"
     out = Path(str(rc["out_dir"])) if rc.get("out_dir") else run_dir
     if not rc.get("work_dir") or not rc.get("out_dir"):  # writes into the run folder
         refuse_links(run_dir, "rank.work_dir and rank.out_dir")
     names = _score_names(rc)
     ensembles = _ensembles(rc, results)
-    recipe = standalone_recipe(run_cfg, rc)
-    if recipe["warmup_epochs"] > recipe["epochs"]:
-        raise UserError(f"the standalone warm-up ({recipe['warmup_epochs']:g} epochs) is "
-                        f"longer than the standalone training ({recipe['epochs']} epochs); "
-                        f"set rank.warmup_epochs below rank.epochs.")
+    recipe = standalone_recipe(run_recipe.train, rc)
     # the supernet is read before any job is trained, so that a missing, unfinished or
     # foreign one is refused before the work rather than after it
     axis = score_record(results.run)
     axis_key = "supernet_acc" if axis["key"] == "accuracy" else axis["key"]
     trained = bool(axis.get("supernet_trained", True))
-    dev = torch.device(str(cfg.hardware.device))
-    net, sn_dir, sn_recipe = _supernet(run_cfg, space, data, rc.get("supernet_dir"), trained,
-                                       dev)
+    dev = torch.device(hw.device)
+    net, sn_dir, sn_recipe = _supernet(run_cfg, run_recipe, space, data,
+                                       rc.get("supernet_dir"), trained, dev)
     work.mkdir(parents=True, exist_ok=True)
 
     # the run's cache_dir came with its config.yaml: read there, never written
@@ -263,8 +251,7 @@ def run(cfg: DictConfig):
         return within(arch, searched)
 
     cost_name = next(o for o in results.objectives if o != "accuracy")
-    device = str(cfg.hardware.device)
-    amp = cfg.hardware.get("amp")
+    device, amp = hw.device, hw.amp
     if rc.get("labels"):  # standalone accuracies measured elsewhere: nothing to train
         labels = read_labels(rc["labels"], space)
         plan = [{"arch": k, "source": src, **costs.costs(space.arch_from_key(k))}
@@ -309,17 +296,17 @@ def run(cfg: DictConfig):
         root = jobs_root(work, recipe, data_cfg)
         jobs = make_jobs(keys, rc["seeds"])
         _say(f"mlpnas rank: {len(keys)} architectures x {rc['seeds']} seeds of {run_dir} "
-             f"(standalone: {recipe['epochs']} epochs on {data.describe()}); jobs in {root}")
+             f"(standalone: {recipe.epochs} epochs on {data.describe()}); jobs in {root}")
 
         def train_one(job: Job, folder: Path) -> dict[str, Any]:
             r = retrain(work / "archs" / job.key, data, recipe, folder, "scratch", job.seed,
-                        device, amp, threads, data_cfg, bool(cfg.progress),
+                        device, amp, data_cfg, bool(cfg.progress),
                         lambda m: _say(f"  {m}"), eval_last_only=True)
             return {"val_acc": float(r.metrics[-1]["val_acc"]), "steps": r.steps,
                     "val_images": len(data.val)}
 
         done = run_jobs(jobs, root, train_one, worker=int(rc["worker"]), log=_say,
-                        max_jobs=rc.get("max_jobs"), wait=bool(rc.get("wait", True)))
+                        max_jobs=rc.get("max_jobs"), wait=bool(rc["wait"]))
         if done.remaining:
             _say(f"{done.ran} job(s) trained in this call, {done.remaining} left; run the "
                  f"same command again (or start more workers with rank.worker=K) to finish, "
@@ -337,7 +324,7 @@ def run(cfg: DictConfig):
     sc = plain(run_cfg.search)
     if rc.get("recal_batches") is not None:
         sc["recal_batches"] = rc["recal_batches"]
-    evaluation = EvalSetting.of(sc, int(run_cfg.train.get("num_workers", 0)), amp)
+    evaluation = EvalSetting.of(sc, recipe.num_workers, amp)
     recal = evaluation.recal_batches
     metrics = None
     if net is not None:
@@ -365,8 +352,8 @@ def run(cfg: DictConfig):
     stats = ranking_stats(table, directions, axis_key, seconds)
     budget_text = ("within " + ", ".join(f"{k} <= {v:g}" for k, v in budgets.items())
                    if budgets else "(no budget)")
-    recipe_text = (f"standalone: {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
-                   f"lr {recipe['lr']:g}, on {len(data.train)} '{data.name}' images"
+    recipe_text = (f"standalone: {recipe.epochs} epochs, batch {recipe.batch_size}, "
+                   f"lr {recipe.lr:g}, on {len(data.train)} '{data.name}' images"
                    if not rc.get("labels") else f"standalone accuracies from {rc['labels']}")
     report = {
         **stats, "space": space.name, "scale": space.scale, "data": data.name,
@@ -378,8 +365,8 @@ def run(cfg: DictConfig):
         "standalone_accuracy_on": (f"validation split of '{data.name}' ({len(data.val)} "
                                    f"images), after the last epoch, mean over seeds"
                                    if not rc.get("labels") else str(rc["labels"])),
-        "standalone_recipe": {k: recipe[k] for k in ("epochs", "batch_size", "lr",
-                                                     "warmup_epochs", "weight_decay")},
+        "standalone_recipe": {k: getattr(recipe, k) for k in (
+            "epochs", "batch_size", "lr", "warmup_epochs", "weight_decay")},
         "standalone_jobs": None if root is None else str(root),
         "machine": f"{machine_description(device)}, torch {torch.__version__}",
         "report_seconds": round(time.perf_counter() - t_start, 1),

@@ -9,15 +9,16 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..errors import UserError
-from ._common import config_recorded, device_of, plain, refuse_links
+from ._common import config_recorded, hardware, plain, refuse_links
 from ._tracking import tracked
 
 
 def run(cfg: DictConfig):
     from ..data import build_data
     from ..export import read_arch_file
-    from ..train import retrain
+    from ..train import Recipe, retrain
 
+    recipe = Recipe.of(cfg.train)  # checked before anything is read or written
     if not cfg.get("path"):
         raise UserError("give the exported architecture folder: mlpnas retrain PATH.")
     path = Path(str(cfg.path))
@@ -32,12 +33,12 @@ def run(cfg: DictConfig):
     size = record["netspec"]["img_size"]
     data = build_data(plain(cfg.data), (record["netspec"]["in_chans"], *size),
                       seed=int(cfg.seed))
-    device, amp, threads = device_of(cfg)
+    hw = hardware(cfg)
     print(f"mlpnas retrain: {record['arch']} ({cfg.init} init) on {data.describe()}; writing "
           f"to {out}", flush=True)
     with config_recorded(cfg, out), tracked(cfg, out):
-        result = retrain(path, data, plain(cfg.train), out, str(cfg.init), int(cfg.seed),
-                         device, amp, threads, plain(cfg.data), bool(cfg.progress),
+        result = retrain(path, data, recipe, out, str(cfg.init), int(cfg.seed),
+                         hw.device, hw.amp, plain(cfg.data), bool(cfg.progress),
                          lambda m: print(m, flush=True))
     if result.metrics:
         last = result.metrics[-1]

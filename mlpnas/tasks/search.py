@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 from ..errors import UserError
 from ._common import (
     config_recorded,
-    device_of,
     file_lock,
+    hardware,
     held_alone,
     is_held,
     out_path,
@@ -47,7 +47,7 @@ def run(cfg: DictConfig):
 
 
 def _one_worker(cfg: DictConfig):
-    out, worker = out_path(cfg), int(cfg.search.get("worker", 0))
+    out, worker = out_path(cfg), int(cfg.search.worker)
     # two workers with one number would propose the same architectures: refuse the second
     # (on this machine; workers on other machines sharing a database URL are not seen)
     with held_alone(_worker_lock(out, worker),
@@ -78,7 +78,9 @@ def _check_results_kept(out: Path, storage, name: str | None, storage_url: str) 
     """A run folder holding results (trials.csv) whose study is gone (study.db deleted or
     replaced, another search.storage) is refused: a new study would run every trial again
     and write its results over these."""
-    if not (out / "trials.csv").is_file():
+    from ..search import TRIALS_FILE
+
+    if not (out / TRIALS_FILE).is_file():
         return
     if storage is None:
         what = f"'{out / 'study.db'}' is gone"
@@ -109,9 +111,8 @@ class _Run:
     axis: object            # tasks._scoring.AxisSetting
     out: Path
     supernet_dir: Path | None
-    device: str
-    amp: str | None
-    threads: int | None
+    recipe: object          # mlpnas.supernet.SupernetRecipe, checked first
+    hw: object              # tasks._common.Hardware
     latency_setting: object | None
     eval: object                # mlpnas.train.EvalSetting of the supernet scores and exports
     timing: dict = field(default_factory=dict)
@@ -138,14 +139,16 @@ def _run(cfg: DictConfig, log=None):
     from ..cost import COST_TABLE, CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import active_budgets, check_budgets, check_objectives
+    from ..supernet import SupernetRecipe
     from ._scoring import axis_setting, build_axis
 
     t_start = time.perf_counter()
+    recipe = SupernetRecipe.of(cfg.train)
     space = space_from_cfg(cfg)
     sc = plain(cfg.search)
     objectives = check_objectives(sc["objectives"])
     budgets = active_budgets(sc)
-    name = str(sc.get("strategy", "optuna"))
+    name = str(sc["strategy"])
     if name not in STRATEGIES:
         raise UserError(f"unknown search.strategy '{name}'; use one of "
                         f"{', '.join(STRATEGIES)}.")
@@ -157,11 +160,7 @@ def _run(cfg: DictConfig, log=None):
     data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
     axis = axis_setting(sc, plain(cfg.scoring), space, data,
                         metakernel=name == "metakernel", log=_say)
-    device, amp, threads = device_of(cfg)
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
+    hw = hardware(cfg)
 
     # -- costs and budgets are checked before any training ----------------------------------
     t = time.perf_counter()
@@ -170,7 +169,7 @@ def _run(cfg: DictConfig, log=None):
     if any(COST_TABLE[c].measured for c in (*objectives, *budgets) if c in COST_TABLE):
         setting = LatencySetting.from_cfg(cfg.hardware)
         _say(f"latency table for {setting.device_name()} (batch {setting.batch_size}, "
-             f"{setting.dtype}, {setting.apply_threads()} threads)")
+             f"{setting.dtype}, {setting.thread_count()} threads)")
         latency = latency_table(space, data.num_classes, setting, cfg.cache_dir,
                                 progress=bool(cfg.progress))
     costs = CostModel(flops, latency)
@@ -178,8 +177,8 @@ def _run(cfg: DictConfig, log=None):
     from ..train import EvalSetting
 
     run = _Run(cfg, sc, space, data, costs, objectives, budgets, axis, out,
-               Path(str(cfg.supernet_dir)) if axis.train_supernet else None, device, amp,
-               threads, setting, EvalSetting.of(sc, int(cfg.train.num_workers), amp),
+               Path(str(cfg.supernet_dir)) if axis.train_supernet else None, recipe, hw,
+               setting, EvalSetting.of(sc, recipe.train.num_workers, hw.amp),
                {"tables_s": round(time.perf_counter() - t, 2)}, callbacks)
     strategy = strategy_cls(run)
     out.mkdir(parents=True, exist_ok=True)
@@ -256,22 +255,22 @@ class _OptunaStrategy:
             if default and not (r.out / "study.db").exists():
                 _check_results_kept(r.out, None, None, url)
             storage = self.storage = open_storage(url)
-            worker_seed = r.seed + 1000 * int(sc.get("worker", 0))
+            worker_seed = r.seed + 1000 * int(sc["worker"])
             base = r.study_base()
             _check_results_kept(r.out, storage, f"{base}-{self.sampler}", url)
             samplers = {self.sampler: make_sampler(self.sampler, worker_seed,
                                                    int(sc["population_size"]))}
-            if sc.get("compare_random", True) and self.sampler != "random":
+            if sc["compare_random"] and self.sampler != "random":
                 samplers["random"] = make_sampler("random", worker_seed + 1)
             for name, sampler in samplers.items():
                 self.studies[name] = open_study(storage, f"{base}-{name}", r.objectives,
                                                 sampler, r.budgets, r.axis.record())
                 r.study_names[name] = f"{base}-{name}"
-            seeds = r.space.uniform_archs() if sc.get("seed_uniform", True) else {}
+            seeds = r.space.uniform_archs() if sc["seed_uniform"] else {}
             # every worker of a study in the run folder's SQLite file runs on this machine
             # and holds its lock: with no other one running, every RUNNING trial is a dead
             # worker's
-            alone = default and not _others_running(r.out, int(sc.get("worker", 0)))
+            alone = default and not _others_running(r.out, int(sc["worker"]))
             for study in self.studies.values():
                 seed_trials(study, seeds, alone)
 
@@ -282,9 +281,9 @@ class _OptunaStrategy:
         from ..supernet import train_supernet
 
         with supernet_lock(r.supernet_dir):
-            trained = train_supernet(r.space, r.data, plain(r.cfg.train), r.supernet_dir,
-                                     seed=r.seed, device=r.device, amp=r.amp,
-                                     threads=r.threads, data_cfg=plain(r.cfg.data),
+            trained = train_supernet(r.space, r.data, r.recipe, r.supernet_dir,
+                                     seed=r.seed, device=r.hw.device, amp=r.hw.amp,
+                                     data_cfg=plain(r.cfg.data),
                                      progress=bool(r.cfg.progress), log=_say,
                                      dir_option="supernet_dir")
         return trained.supernet
@@ -312,7 +311,7 @@ class _OptunaStrategy:
     def attach_artifacts(self) -> None:
         """The run's plots, tables and exports, as Optuna artifacts of its study."""
         attach_artifacts(self.storage, self.studies[self.sampler], self.run.out,
-                         bool(self.run.sc.get("artifacts", True)))
+                         bool(self.run.sc["artifacts"]))
 
 
 class _MetaKernelStrategy:
@@ -343,9 +342,9 @@ class _MetaKernelStrategy:
 
         r = self.run
         self.result = train_metakernel(
-            r.space, r.data, plain(r.cfg.train), plain(r.cfg.search.metakernel), r.costs,
-            r.budgets, r.supernet_dir, seed=r.seed, device=r.device, amp=r.amp,
-            threads=r.threads, data_cfg=plain(r.cfg.data), progress=bool(r.cfg.progress),
+            r.space, r.data, r.recipe, plain(r.cfg.search.metakernel), r.costs,
+            r.budgets, r.supernet_dir, seed=r.seed, device=r.hw.device, amp=r.hw.amp,
+            data_cfg=plain(r.cfg.data), progress=bool(r.cfg.progress),
             log=_say)
         if self.result.derived is None:  # the most probable of the cost frontier's
             names = list(r.budgets)        # architectures within the budgets

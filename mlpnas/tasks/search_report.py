@@ -106,7 +106,7 @@ def write_report(run, frames: dict[str, pd.DataFrame], sampler: str, net,
         improvement = (hv[sampler] - hv["random"]) / hv["random"]
 
     lat_setting = run.latency_setting
-    if sc.get("measure_pareto_latency", True) and len(pareto):
+    if sc["measure_pareto_latency"] and len(pareto):
         lat_setting = lat_setting or LatencySetting.from_cfg(cfg.hardware)
         pareto["latency_ms_measured"] = measure_archs(
             space, [space.arch_from_key(k) for k in pareto["arch"]], data.num_classes,
@@ -133,7 +133,7 @@ def write_report(run, frames: dict[str, pd.DataFrame], sampler: str, net,
     plot_run(out)
 
     exported = []
-    if sc.get("export_pareto", True) and len(pareto):
+    if sc["export_pareto"] and len(pareto):
         infos = export_infos(pareto, space, data, lat_setting, run.supernet_dir, axis)
         exported = export_archs(net, space, pareto["arch"], out / EXPORT_DIR, infos, data,
                                 run.eval, run.seed)

@@ -6,7 +6,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from ._common import config_recorded, device_of, out_path, plain, space_from_cfg
+from ._common import config_recorded, hardware, out_path, plain, space_from_cfg
 from ._tracking import tracked
 
 log = logging.getLogger("mlpnas.train")
@@ -14,17 +14,18 @@ log = logging.getLogger("mlpnas.train")
 
 def run(cfg: DictConfig):
     from ..data import build_data
-    from ..supernet import train_supernet
+    from ..supernet import SupernetRecipe, train_supernet
 
+    recipe = SupernetRecipe.of(cfg.train)  # checked before anything is read or written
     space = space_from_cfg(cfg)
     data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
-    device, amp, threads = device_of(cfg)
+    hw = hardware(cfg)
     out = out_path(cfg)
     print(f"mlpnas train: space '{space.name}' (scale {space.scale}, {space.size():.3g} "
           f"architectures), {data.describe()}; writing to {out}", flush=True)
     with config_recorded(cfg, out), tracked(cfg, out):
-        result = train_supernet(space, data, plain(cfg.train), out, seed=int(cfg.seed),
-                                device=device, amp=amp, threads=threads,
+        result = train_supernet(space, data, recipe, out, seed=int(cfg.seed),
+                                device=hw.device, amp=hw.amp,
                                 data_cfg=plain(cfg.data), progress=bool(cfg.progress),
                                 log=lambda m: print(m, flush=True))
     if result.metrics:

@@ -13,12 +13,11 @@ from ._eval import (
     recalibrate_bn,
 )
 from ._fingerprint import (
-    RECIPE_DEFAULTS,
+    LEGACY_RECIPE_VALUES,
     RECIPE_KEYS,
     STANDALONE_RECIPE_KEYS,
     data_fingerprint,
     first_difference,
-    recipe_fingerprint,
 )
 from ._loop import (
     CHECKPOINT,
@@ -29,20 +28,18 @@ from ._loop import (
     RunFolder,
     TrainResult,
     load_checkpoint,
-    mixes_batches,
     restoring,
     run_training,
     setup_device,
     watching_epochs,
 )
 from ._losses import Losses
+from ._recipe import Recipe, section_values
 from ._retrain import INITS, RetrainJob, retrain
 
-__all__ = ["CHECKPOINT", "EvalSetting", "INITS", "METRICS", "RECIPE_DEFAULTS", "RECIPE_KEYS",
-           "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "RetrainJob",
-           "RunFolder",
-           "TrainResult", "autocast", "data_fingerprint", "evaluate", "evaluate_metrics",
-           "first_difference",
-           "has_batchnorm", "load_checkpoint", "mixes_batches", "recalibrate_bn",
-           "recipe_fingerprint", "restoring", "retrain", "run_training", "setup_device",
-           "watching_epochs"]
+__all__ = ["CHECKPOINT", "EvalSetting", "INITS", "LEGACY_RECIPE_VALUES", "METRICS", "RECIPE_KEYS",
+           "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job", "Losses", "Recipe",
+           "RetrainJob", "RunFolder", "TrainResult", "autocast", "data_fingerprint",
+           "evaluate", "evaluate_metrics", "first_difference", "has_batchnorm",
+           "load_checkpoint", "recalibrate_bn", "restoring", "retrain", "run_training",
+           "section_values", "setup_device", "watching_epochs"]

@@ -14,12 +14,13 @@ RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_e
                "label_smoothing", "mixup", "cutmix", "sampling", "sandwich_random", "distill",
                "kd_temperature", "grad_clip", "drop_path", "sort_channels", "few_shot",
                "init_from")
-# fields added after supernets were first trained: a checkpoint without one was trained with
-# this value
-RECIPE_DEFAULTS = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
+# not defaults: the values every supernet was trained with before these fields existed, read
+# where a stored checkpoint or recorded configuration lacks one
+LEGACY_RECIPE_VALUES = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
 # the recipe fields that change a standalone run (the supernet's sampling ones do not)
 STANDALONE_RECIPE_KEYS = tuple(k for k in RECIPE_KEYS if k not in (
-    "sandwich_random", "distill", "kd_temperature", "sort_channels"))
+    "sandwich_random", "distill", "kd_temperature", "sort_channels", "sampling", "few_shot",
+    "init_from"))
 
 
 def data_fingerprint(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,22 +28,18 @@ def data_fingerprint(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: data_cfg[k] for k in sorted(data_cfg) if k != "num_workers"}
 
 
-def recipe_fingerprint(recipe: Mapping[str, Any],
-                       keys: Iterable[str] = RECIPE_KEYS) -> dict[str, Any]:
-    return {k: recipe.get(k, RECIPE_DEFAULTS.get(k)) for k in keys}
-
-
 def first_difference(stored: Mapping[str, Any], wanted: Mapping[str, Any],
                      parts: Iterable[str]) -> str | None:
     """A sentence naming the first of `parts` in which two fingerprints differ (for a part
-    that is a dict, the first differing key), or None when they agree."""
+    that is a dict, the first of the wanted keys that differs: a stored key no longer part
+    of the identity is not compared), or None when they agree."""
     for part in parts:
         a, b = stored.get(part), wanted.get(part)
         if isinstance(b, Mapping):
             a = dict(a or {})
             if part == "recipe":
-                a = {**RECIPE_DEFAULTS, **a}
-            for k in sorted(set(a) | set(b)):
+                a = {**LEGACY_RECIPE_VALUES, **a}
+            for k in sorted(b):
                 if a.get(k) != b.get(k):
                     return (f"it was trained with {part}.{k}={a.get(k)!r}, this run asks for "
                             f"{b.get(k)!r}")

@@ -41,6 +41,7 @@ from torch import nn
 from .._io import atomic_target
 from ..data import DataSplits, iterate_batches
 from ..errors import UserError
+from ._recipe import Recipe
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -96,10 +97,11 @@ class Job(Protocol):
     #   def load_extra_state(self, state: dict) -> None: ...
 
 
-def setup_device(device: str, threads: int | None) -> tuple[torch.device, DistEnv]:
+def setup_device(device: str) -> tuple[torch.device, DistEnv]:
+    """The torch device of this process (under torchrun, its local GPU) and its place among
+    the processes; starts the process group. Torch's thread count is the task's to set, once
+    (`tasks._common.Hardware`)."""
     dist = DistEnv.from_env()
-    if threads:
-        torch.set_num_threads(int(threads))
     dev = torch.device(device if device != "cuda" or dist.world == 1
                        else f"cuda:{dist.local_rank}")
     if dev.type == "cuda":
@@ -199,11 +201,6 @@ def watching_epochs(fn: Callable[[str, dict[str, Any]], None]) -> Iterator[None]
         _WATCHERS.reset(token)
 
 
-def mixes_batches(recipe: dict) -> bool:
-    """Whether the recipe mixes pairs of images within a batch (timm's mixup or cutmix)."""
-    return recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0
-
-
 @dataclass(frozen=True)
 class RunFolder:
     """Where a training run lives and what identifies it: the folder, the fingerprint of the
@@ -218,28 +215,28 @@ class RunFolder:
     option: str = "out_dir"
 
 
-def run_training(job: Job, data: DataSplits, recipe: dict, folder: RunFolder, seed: int,
+def run_training(job: Job, data: DataSplits, recipe: Recipe, folder: RunFolder, seed: int,
                  dev: torch.device, dist: DistEnv, progress: bool = True,
                  log: Callable[[str], None] = print,
                  stop_after_steps: int | None = None) -> TrainResult:
     out, fingerprint, what = Path(folder.path), folder.fingerprint, folder.what
-    bs = int(recipe["batch_size"])
+    bs, sec = recipe.batch_size, recipe.section
     if bs % dist.world:
-        raise UserError(f"train.batch_size={bs} is not divisible by the {dist.world} "
+        raise UserError(f"{sec}.batch_size={bs} is not divisible by the {dist.world} "
                         f"processes; use a multiple of {dist.world}.")
     share = bs // dist.world
-    if mixes_batches(recipe) and share % 2:
-        where = (f"train.batch_size={bs} is odd" if dist.world == 1 else
-                 f"each of the {dist.world} processes gets {share} of train.batch_size={bs}")
+    if recipe.mixes_batches and share % 2:
+        where = (f"{sec}.batch_size={bs} is odd" if dist.world == 1 else
+                 f"each of the {dist.world} processes gets {share} of {sec}.batch_size={bs}")
         raise UserError(f"mixup and cutmix pair the images of a batch, but {where}; use an "
-                        f"even number of images per process, or train.mixup=0 "
-                        f"train.cutmix=0.")
+                        f"even number of images per process, or {sec}.mixup=0 "
+                        f"{sec}.cutmix=0.")
     n_train = len(data.train)
     spe = n_train // bs
     if spe < 1:
         raise UserError(f"the training split has {n_train} images, fewer than one batch of "
-                        f"{bs}; lower train.batch_size.")
-    epochs = int(recipe["epochs"])
+                        f"{bs}; lower {sec}.batch_size.")
+    epochs = recipe.epochs
     total = epochs * spe
     fields = ("epoch", "step", "lr", *job.loss_names, *job.eval_names)
     net = job.module
@@ -247,10 +244,10 @@ def run_training(job: Job, data: DataSplits, recipe: dict, folder: RunFolder, se
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
 
-    opt = create_optimizer_v2(net, "adamw", lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    opt = create_optimizer_v2(net, "adamw", lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched, _ = create_scheduler_v2(opt, sched="cosine", num_epochs=epochs,
-                                   warmup_epochs=recipe["warmup_epochs"],
-                                   min_lr=recipe["min_lr"], warmup_lr=recipe["min_lr"],
+                                   warmup_epochs=recipe.warmup_epochs,
+                                   min_lr=recipe.min_lr, warmup_lr=recipe.min_lr,
                                    step_on_epochs=False, updates_per_epoch=spe)
     step, metrics = 0, []
     sums = dict.fromkeys(job.loss_names, 0.0) | {"n": 0}
@@ -284,8 +281,7 @@ def run_training(job: Job, data: DataSplits, recipe: dict, folder: RunFolder, se
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[dev.index] if dev.type == "cuda" else None,
             find_unused_parameters=job.find_unused, broadcast_buffers=False)
-    workers = int(recipe.get("num_workers", 0))
-    grad_clip = float(recipe.get("grad_clip") or 0.0)
+    workers, grad_clip = recipe.num_workers, float(recipe.grad_clip)
 
     def snapshot(done_steps: int) -> dict:
         return {"model": net.state_dict(), "optimizer": opt.state_dict(),
@@ -331,7 +327,7 @@ def run_training(job: Job, data: DataSplits, recipe: dict, folder: RunFolder, se
                 bar.update(1)
             if step % spe == 0:
                 break
-            if dist.main and step % int(recipe["checkpoint_every"]) == 0:
+            if dist.main and step % recipe.checkpoint_every == 0:
                 save_checkpoint(ckpt_path, snapshot(step))
             if stop_after_steps is not None and step >= stop_after_steps:
                 if bar is not None:

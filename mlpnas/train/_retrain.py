@@ -16,15 +16,11 @@ from ..errors import UserError
 from ..export import export_model, load_exported, read_arch_file
 from ..models import MlpBackbone
 from ..spec import NetSpec
-from ._eval import EvalSetting, autocast, evaluate
-from ._fingerprint import (
-    STANDALONE_RECIPE_KEYS,
-    data_fingerprint,
-    first_difference,
-    recipe_fingerprint,
-)
+from ._eval import autocast, evaluate
+from ._fingerprint import data_fingerprint, first_difference
 from ._loop import RunFolder, TrainResult, run_training, setup_device
 from ._losses import Losses
+from ._recipe import Recipe
 
 INITS = ("scratch", "inherited")
 
@@ -34,11 +30,11 @@ class RetrainJob:
     eval_names = ("val_acc",)
     find_unused = False
 
-    def __init__(self, model: MlpBackbone, data: DataSplits, recipe: dict, dev: torch.device,
+    def __init__(self, model: MlpBackbone, data: DataSplits, recipe: Recipe, dev: torch.device,
                  amp: str | None, eval_last_only: bool = False):
         self.module, self.data, self.recipe, self.dev, self.amp = model, data, recipe, dev, amp
         self.losses = Losses(recipe, data.num_classes)
-        self.eval = EvalSetting.of(recipe, int(recipe["num_workers"]), amp)
+        self.eval = recipe.evaluation(amp)
         self.eval_last_only = eval_last_only
 
     def train_step(self, model, x, y, step: int) -> dict[str, float]:
@@ -63,9 +59,9 @@ class RetrainJob:
         return f"loss {row['loss']:.3f}" + ("" if acc != acc else f", val acc {acc:.3f}")
 
 
-def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: dict, seed: int) -> dict:
+def _fingerprint(record: dict, init: str, data_cfg: dict, recipe: Recipe, seed: int) -> dict:
     return {"arch": record["arch"], "init": init, "data": data_fingerprint(data_cfg),
-            "recipe": recipe_fingerprint(recipe, STANDALONE_RECIPE_KEYS),
+            "recipe": recipe.fingerprint(),
             "seed": seed, "num_classes": record["netspec"]["num_classes"]}
 
 
@@ -73,9 +69,9 @@ def _mismatch(stored: dict, wanted: dict) -> str | None:
     return first_difference(stored, wanted, ("arch", "init", "data", "recipe", "seed"))
 
 
-def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Path,
+def retrain(path: str | Path, data: DataSplits, recipe: Recipe, out_dir: str | Path,
             init: str = "scratch", seed: int = 0, device: str = "cpu", amp: str | None = None,
-            threads: int | None = None, data_cfg: dict | None = None, progress: bool = True,
+            data_cfg: dict | None = None, progress: bool = True,
             log: Callable[[str], None] = print,
             stop_after_steps: int | None = None, eval_last_only: bool = False) -> TrainResult:
     """Train the exported architecture at `path` on `data` into `out_dir`; at the end the
@@ -94,21 +90,20 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
         raise UserError(f"the architecture at '{path}' carries fresh weights (its search "
                         f"trained no supernet), so there is nothing to inherit; use "
                         f"init=scratch.")
-    recipe = dict(recipe)
-    dev, dist = setup_device(device, threads)
+    dev, dist = setup_device(device)
     torch.manual_seed(seed)
     if init == "inherited":
         model = load_exported(path)
     else:
         model = MlpBackbone(NetSpec.from_dict(record["netspec"]),
-                            drop_path_rate=float(recipe.get("drop_path", 0.0)))
+                            drop_path_rate=float(recipe.drop_path))
     model = model.to(dev).train()
     job = RetrainJob(model, data, recipe, dev, amp, eval_last_only)
     fp = _fingerprint(record, init, dict(data_cfg or {"name": data.name}), recipe, seed)
     result = run_training(job, data, recipe,
                           RunFolder(Path(out_dir), fp, _mismatch, "retraining run"), seed, dev,
                           dist, progress, log, stop_after_steps)
-    epochs_done = len(result.metrics) == int(recipe["epochs"])
+    epochs_done = len(result.metrics) == recipe.epochs
     if dist.main and epochs_done and stop_after_steps is None:
         last = result.metrics[-1]
         info = {k: record.get(k) for k in ("space", "scale", "data") if k in record}
@@ -119,7 +114,7 @@ def retrain(path: str | Path, data: DataSplits, recipe: dict, out_dir: str | Pat
                         "score_value", "score_label", "score_on")},
             "accuracy": last["val_acc"],
             "accuracy_on": f"validation split of '{data.name}' ({len(data.val)} images) after "
-                           f"standalone training ({init} init, {int(recipe['epochs'])} epochs)",
+                           f"standalone training ({init} init, {recipe.epochs} epochs)",
             "supernet_accuracy": record.get("metrics", {}).get("accuracy"),
         }
         info["weights_from"] = f"retrained from {init} ({Path(out_dir)})"
