@@ -83,3 +83,19 @@ def read_plain_yaml(path: str | Path, aliases: bool = False, max_bytes: int = 1 
             raise YamlProblem(f"holds a YAML tag{where} that builds something other than "
                               f"plain data, which mlpnas does not read") from None
         raise YamlProblem(f"is not valid YAML{where}") from None
+
+
+def packaged_conf(group: str, option: str) -> dict:
+    """The values of the configuration file `conf/<group>/<option>.yaml` shipped with mlpnas
+    (e.g. `packaged_conf("data", "synthetic")`): what a library caller or an experiment
+    starts from, so that every default stays in conf/ alone."""
+    import importlib.resources
+
+    path = Path(str(importlib.resources.files("mlpnas") / "conf" / group / f"{option}.yaml"))
+    if not path.is_file():
+        from .errors import UserError
+
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise UserError(f"mlpnas has no configuration file conf/{group}/{option}.yaml; use "
+                        f"one of {', '.join(known) or 'none'}.")
+    return dict(read_plain_yaml(path) or {})

@@ -51,3 +51,14 @@ def check_rules(prefix: str, values, rules, nullable=()) -> None:
         problem = number_problem(f"{prefix}.{name}", value, kind, low, high)
         if problem:
             raise UserError(problem)
+
+
+def section_values(node, names, section: str, folder: str | None = None) -> dict:
+    """The values of `names` in a configuration node (the `section` of the options), or the
+    UserError naming the first one it lacks; `folder` is the conf/ folder whose files hold
+    every one (default: the section's first part)."""
+    missing = [n for n in names if n not in node]
+    if missing:
+        raise UserError(f"the {section} settings lack {section}.{missing[0]}; give it (the "
+                        f"files in conf/{folder or section.split('.')[0]}/ hold every one).")
+    return {n: node[n] for n in names}

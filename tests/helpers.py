@@ -27,15 +27,22 @@ from pathlib import Path
 import numpy as np
 
 
-# -- the default accuracy axis --------------------------------------------------------------
+# -- settings from the packaged conf/ (the only place defaults live) -----------------------
 def _default_score_key() -> str:
-    import yaml
-
-    from mlpnas.cli import CONF_DIR
+    from mlpnas._io import packaged_conf
     from mlpnas.score import parse_score
 
-    conf = yaml.safe_load((CONF_DIR / "search" / "default.yaml").read_text())
-    return parse_score(conf["score"]).key
+    return parse_score(packaged_conf("search", "default")["score"]).key
+
+
+def latency_setting(**over):
+    """conf/hardware/cpu.yaml's latency setting with the fields in `over` replaced."""
+    import dataclasses
+
+    from mlpnas._io import packaged_conf
+    from mlpnas.cost import LatencySetting
+
+    return dataclasses.replace(LatencySetting.from_cfg(packaged_conf("hardware", "cpu")), **over)
 
 
 # what the default score adds to a run folder's and a study's name

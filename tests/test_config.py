@@ -6,7 +6,7 @@ import pytest
 from helpers import compose_config, write_cifar, write_image_folder
 
 from mlpnas.cli import CONF_DIR, VERBS
-from mlpnas.data import build_data
+from mlpnas.data import REAL_KEYS, SYNTHETIC_KEYS, build_data, data_config
 from mlpnas.space import known_spaces, load_space
 from mlpnas.tasks._common import plain, space_from_cfg
 from mlpnas.train import RECIPE_KEYS
@@ -37,8 +37,13 @@ def test_space_options(option, tmp_path):
 
 @pytest.mark.parametrize("option", GROUPS["data"])
 def test_data_options(option, tmp_path):
+    """Every conf/data file builds its dataset, and its keys are exactly those its kind of
+    data reads: the code adds no data setting (and no default) of its own."""
     cfg = compose_config("train", ["+space=tiny", f"data={option}"])
     data = plain(cfg.data)
+    keys = SYNTHETIC_KEYS if data["name"] == "synthetic" else REAL_KEYS
+    assert set(data) == {"name", *keys}
+    assert data == data_config(option)
     if option == "imagefolder":
         write_image_folder(tmp_path)
         data["root"] = str(tmp_path)
@@ -77,6 +82,7 @@ def test_hardware_options(option):
     hw = compose_config("train", ["+space=tiny", f"hardware={option}"]).hardware
     assert torch.device(hw.device).type == option
     assert hw.amp in (None, "fp32", "bf16")
+    assert set(hw.latency) == set(LatencySetting.LATENCY_KEYS)  # each one read, none added
     setting = LatencySetting.from_cfg(hw)
     assert (setting.device, setting.batch_size, setting.dtype, setting.repeats) == (
         option, hw.latency.batch_size, hw.latency.dtype, hw.latency.repeats)

@@ -4,11 +4,11 @@ model; latency harness and table."""
 import numpy as np
 import pytest
 import torch
+from helpers import latency_setting
 
 from mlpnas.cost import (
     BlockTable,
     CostModel,
-    LatencySetting,
     build_flops_table,
     count_params,
     flops_table,
@@ -63,7 +63,7 @@ def test_extremes_and_cache(tmp_path):
 
 def test_latency_harness_and_table(tmp_path):
     space = load_space("tiny")
-    setting = LatencySetting(batch_size=2, warmup=1, repeats=3, threads=1)
+    setting = latency_setting(batch_size=2, warmup=1, repeats=3, threads=1)
     ms = measure_latency(torch.nn.Linear(8, 8), torch.randn(2, 8), setting)
     assert 0 < ms < 1000
     table = latency_table(space, 10, setting, tmp_path)
@@ -98,7 +98,7 @@ def test_measure_many_interleaves_rounds():
         def update(self, k):
             self.n += k
 
-    setting = LatencySetting(batch_size=1, warmup=1, repeats=4, rounds=2, threads=1)
+    setting = latency_setting(batch_size=1, warmup=1, repeats=4, rounds=2, threads=1)
     bar = Count()
     items = {"a": (torch.nn.Linear(8, 8), torch.randn(1, 8)),
              "b": (torch.nn.Sequential(*[torch.nn.Linear(256, 256)] * 20), torch.randn(1, 256))}
@@ -159,7 +159,21 @@ def _block_cost(cm, stage, block, name):
 
 
 def test_latency_setting_records_the_threads_in_effect():
-    setting = LatencySetting(threads=None)
+    setting = latency_setting(threads=None)
     assert setting.record()["threads"] == torch.get_num_threads() >= 1
     assert setting.describe().endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")
-    assert LatencySetting(device="cuda", threads=None).describe().endswith(", fp32")
+    assert latency_setting(device="cuda", threads=None).describe().endswith(", fp32")
+
+
+def test_a_hardware_node_lacking_a_latency_key_is_one_sentence_naming_it():
+    from mlpnas._io import packaged_conf
+    from mlpnas.cost import LatencySetting
+    from mlpnas.errors import UserError
+
+    hw = packaged_conf("hardware", "cpu")
+    assert LatencySetting.from_cfg(hw) == latency_setting()
+    del hw["latency"]["rounds"]
+    with pytest.raises(UserError, match=r"the hardware.latency settings lack "
+                                        r"hardware.latency.rounds; give it \(the files in "
+                                        r"conf/hardware/ hold every one\)."):
+        LatencySetting.from_cfg(hw)

@@ -9,7 +9,7 @@ import torch
 from helpers import write_cifar, write_image_folder
 from PIL import Image
 
-from mlpnas.data import build_data, iterate_batches, sequential_batches
+from mlpnas.data import build_data, data_config, iterate_batches, sequential_batches
 from mlpnas.data.synthetic import CLASSES, generate, render
 from mlpnas.errors import UserError
 
@@ -45,8 +45,8 @@ def test_synthetic_any_size():
 
 
 def test_build_synthetic_splits_are_disjoint_draws():
-    d = build_data({"name": "synthetic", "train_size": 100, "holdout_size": 50,
-                    "val_size": 50}, (3, 16, 16))
+    d = build_data(data_config(train_size=100, holdout_size=50,
+                               val_size=50), (3, 16, 16))
     assert (len(d.train), len(d.holdout), len(d.val), d.num_classes) == (100, 50, 50, 10)
     assert not torch.equal(d.train.images[:50], d.holdout.images)
     x, y = next(iterate_batches(d.val, sequential_batches(50, 8)))
@@ -55,7 +55,7 @@ def test_build_synthetic_splits_are_disjoint_draws():
 
 def test_image_folder_through_timm(tmp_path):
     write_image_folder(tmp_path)
-    d = build_data({"name": "imagefolder", "root": str(tmp_path), "holdout_fraction": 0.25},
+    d = build_data(data_config("imagefolder", root=str(tmp_path), holdout_fraction=0.25),
                    (3, 16, 16))
     assert d.num_classes == 3 and len(d.train) == 9 and len(d.holdout) == 3 and len(d.val) == 12
     x, y = next(iterate_batches(d.val, [list(range(4))]))
@@ -78,7 +78,7 @@ def test_image_folder_val_uses_the_train_class_indices(tmp_path):
         _images(tmp_path / "train" / c)
     _images(tmp_path / "val" / "a", n=2)
     _images(tmp_path / "val" / "c", n=3)
-    d = build_data({"name": "imagefolder", "root": str(tmp_path), "holdout_fraction": 0.2},
+    d = build_data(data_config("imagefolder", root=str(tmp_path), holdout_fraction=0.2),
                    (3, 8, 8))
     assert d.num_classes == 3 and d.val.num_classes == 3
     _, y = next(iterate_batches(d.val, [list(range(len(d.val)))]))
@@ -91,7 +91,7 @@ def test_image_folder_val_class_missing_from_train_is_refused(tmp_path):
     for c in "abde":
         _images(tmp_path / "val" / c)
     with pytest.raises(UserError) as err:
-        build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 8, 8))
+        build_data(data_config("imagefolder", root=str(tmp_path)), (3, 8, 8))
     message = str(err.value)
     assert "'d', 'e'" in message and "'b'" not in message
     assert str(tmp_path / "val") in message and str(tmp_path / "train") in message
@@ -101,7 +101,7 @@ def test_image_folder_val_class_missing_from_train_is_refused(tmp_path):
 def test_cifar_format_directory(tmp_path, variant, sub):
     write_cifar(tmp_path / sub if sub else tmp_path / "c", variant)
     root = tmp_path if sub else tmp_path / "c"
-    d = build_data({"name": f"cifar{variant}", "root": str(root), "holdout_fraction": 0.1},
+    d = build_data(data_config(f"cifar{variant}", root=str(root), holdout_fraction=0.1),
                    (3, 32, 32))
     assert d.num_classes == variant and len(d.train) == 27 and len(d.holdout) == 3
     assert len(d.val) == 10
@@ -110,10 +110,10 @@ def test_cifar_format_directory(tmp_path, variant, sub):
 
 
 @pytest.mark.parametrize("cfg,message", [
-    ({"name": "imagefolder"}, "data=imagefolder needs a dataset folder: add data.root="),
-    ({"name": "imagefolder", "root": "/no/such/dir"}, "data.root '/no/such/dir' does not exist"),
-    ({"name": "cifar10", "root": "EMPTY"}, "holds no CIFAR-10 batch files"),
-    ({"name": "imagefolder", "root": "EMPTY"}, "has no 'train' folder"),
+    (data_config("imagefolder"), "data=imagefolder needs a dataset folder: add data.root="),
+    (data_config("imagefolder", root="/no/such/dir"), "data.root '/no/such/dir' does not exist"),
+    (data_config("cifar10", root="EMPTY"), "holds no CIFAR-10 batch files"),
+    (data_config("imagefolder", root="EMPTY"), "has no 'train' folder"),
     ({"name": "imagenet21k"}, "unknown dataset 'imagenet21k'"),
 ])
 def test_missing_or_empty_dataset_is_one_clear_error(tmp_path, cfg, message):
@@ -126,7 +126,7 @@ def test_image_folder_without_images(tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     (tmp_path / "val" / "a").mkdir(parents=True)
     with pytest.raises(UserError, match="holds no images"):
-        build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 16, 16))
+        build_data(data_config("imagefolder", root=str(tmp_path)), (3, 16, 16))
 
 
 class _Payload:
@@ -148,7 +148,7 @@ def test_a_crafted_cifar_batch_is_refused_and_runs_nothing(tmp_path):
                      "x": _Payload(marker)}, fh)
     with pytest.raises(UserError, match="is not a plain CIFAR batch .*reads no other pickled "
                                         "objects"):
-        build_data({"name": "cifar10", "root": str(root)}, (3, 32, 32))
+        build_data(data_config("cifar10", root=str(root)), (3, 32, 32))
     assert not marker.exists()
 
 
@@ -159,8 +159,8 @@ def test_relational_variant_draws_direction_classes_only():
     b, lb = generate(64, 3, 32, 32, 16, "relational")
     assert np.array_equal(a, b) and np.array_equal(la, lb)  # deterministic
     assert sorted(np.bincount(la, minlength=16).tolist()) == [4] * 16  # balanced
-    d = build_data({"name": "synthetic", "variant": "relational", "num_classes": 16,
-                    "train_size": 32, "holdout_size": 16, "val_size": 16}, (3, 32, 32))
+    d = build_data(data_config(variant="relational", num_classes=16,
+                               train_size=32, holdout_size=16, val_size=16), (3, 32, 32))
     assert d.num_classes == 16 and d.train.classes[4] == "square at 90deg of disk"
     with pytest.raises(UserError, match="has 2 to 16 classes, got data.num_classes=17"):
         generate(8, 0, 32, 32, 17, "relational")
@@ -199,7 +199,7 @@ def test_a_cifar_batch_of_the_wrong_content_is_one_sentence(tmp_path, batch, mes
     with open(root / "data_batch_1", "wb") as fh:
         pickle.dump(entry, fh)
     with pytest.raises(UserError, match=re.escape(message)):
-        build_data({"name": "cifar10", "root": str(root)}, (3, 32, 32))
+        build_data(data_config("cifar10", root=str(root)), (3, 32, 32))
 
 
 def test_synthetic_data_larger_than_memory_is_refused_before_it_is_drawn():
@@ -207,5 +207,26 @@ def test_synthetic_data_larger_than_memory_is_refused_before_it_is_drawn():
     with pytest.raises(UserError, match=re.escape(
             "the synthetic data would take 132.0 GiB of memory (512 + 128 + 64 images of "
             "3x8192x8192), more than the 8 GiB mlpnas generates")):
-        build_data({"name": "synthetic", "train_size": 512, "holdout_size": 128,
-                    "val_size": 64}, (3, 8192, 8192))
+        build_data(data_config(train_size=512, holdout_size=128,
+                               val_size=64), (3, 8192, 8192))
+
+
+def test_a_data_node_lacking_a_key_is_one_sentence_naming_it():
+    """Defaults live in conf/data/ alone: a node without one of its kind's keys is refused
+    (before, the code filled in train_size=20000 where conf/ says 9600)."""
+    node = data_config(train_size=16, holdout_size=8, val_size=8)
+    del node["train_size"]
+    with pytest.raises(UserError, match=re.escape(
+            "the data settings lack data.train_size; give it (the files in conf/data/ hold "
+            "every one).")):
+        build_data(node, (3, 8, 8))
+    node = data_config("cifar10", root="/nowhere")
+    del node["crop_pct"]
+    with pytest.raises(UserError, match="the data settings lack data.crop_pct"):
+        build_data(node, (3, 8, 8))
+    with pytest.raises(UserError, match="data=synthetic has no option 'train_sise'; its options "
+                                        "are holdout_size, name, num_classes, seed, "):
+        data_config(train_sise=16)
+    with pytest.raises(UserError, match="no configuration file conf/data/mnist.yaml; use one "
+                                        "of cifar10, cifar100, imagefolder, synthetic"):
+        data_config("mnist")

@@ -33,13 +33,13 @@ def test_search_exports_pareto_archs_that_load_with_one_call(tiny_search_run):
 
 def test_exported_weights_reproduce_the_search_accuracy(tiny_search_run):
     """The exported model scores on the holdout split exactly what the search recorded."""
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.train import evaluate
 
     pareto = pd.read_csv(tiny_search_run / "pareto.csv")
     key = pareto["arch"].iloc[0]
-    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
-                       "holdout_size": 128}, (3, 16, 16))
+    data = build_data(data_config(train_size=512, val_size=64,
+                                  holdout_size=128), (3, 16, 16))
     acc = evaluate(load_exported(tiny_search_run / "exported" / key), data.holdout, 500,
                    torch.device("cpu"))
     assert acc == pytest.approx(pareto["supernet_acc"].iloc[0])
@@ -94,11 +94,11 @@ def test_export_of_chosen_trials_with_onnx_at_batch_1_and_3_and_of_an_arch_key(t
     info = json.loads((tmp_path / "b" / "c3r1_s3r2" / ARCH_FILE).read_text())
     # an architecture the search never scored gets the run's score: here the holdout
     # accuracy of its exported (inherited, recalibrated) weights
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.train import evaluate
 
-    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
-                       "holdout_size": 128}, (3, 16, 16))
+    data = build_data(data_config(train_size=512, val_size=64,
+                                  holdout_size=128), (3, 16, 16))
     acc = evaluate(load_exported(tmp_path / "b" / "c3r1_s3r2"), data.holdout, 500,
                    torch.device("cpu"))
     assert info["metrics"]["score"] == "supernet_acc"
@@ -222,14 +222,14 @@ def test_resolve_data_config_gives_the_training_datas_normalisation(tiny_search_
     # what timm's standard evaluation transform makes of an image is what the model saw
     from PIL import Image
 
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
 
-    data = build_data({"name": "synthetic", "train_size": 8, "val_size": 8, "holdout_size": 8},
+    data = build_data(data_config(train_size=8, val_size=8, holdout_size=8),
                       (3, 16, 16))
     x, _ = data.val.get_batch([0])
     image = Image.fromarray(data.val.images[0].permute(1, 2, 0).numpy())
     transform = timm.data.create_transform(**timm.data.resolve_data_config(
-        model=load_exported(folder)))
+                                                                           model=load_exported(folder)))
     torch.testing.assert_close(transform(image), x[0], atol=1e-5, rtol=0)
 
 
@@ -270,7 +270,7 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
     reset and never re-estimated."""
     import yaml
 
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.space import load_space
     from mlpnas.supernet import SupernetRecipe, load_trained_supernet, subnet_metrics
     from mlpnas.train import EvalSetting
@@ -284,8 +284,8 @@ def test_export_without_batchnorm_reestimation_keeps_the_supernets_statistics(
                         "export.measure_latency=false"])
     info = json.loads((tmp_path / "x" / key / ARCH_FILE).read_text())
     space = load_space("tiny")
-    data = build_data({"name": "synthetic", "train_size": 512, "val_size": 64,
-                       "holdout_size": 128}, (3, 16, 16))
+    data = build_data(data_config(train_size=512, val_size=64,
+                                  holdout_size=128), (3, 16, 16))
     net = load_trained_supernet(space, cfg["supernet_dir"], cfg["data"],
                                 SupernetRecipe.of(cfg["train"]), 0, 10)
     kept = subnet_metrics(net, space.arch_from_key(key), data.holdout, data.train,

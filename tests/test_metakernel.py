@@ -128,6 +128,7 @@ from pathlib import Path  # noqa: E402
 import yaml  # noqa: E402
 from helpers import run_cli, run_task  # noqa: E402
 
+from mlpnas.data import data_config  # noqa: E402
 from mlpnas.errors import UserError  # noqa: E402
 
 SPACE = {
@@ -142,8 +143,8 @@ SPACE = {
                                             "shift": {"shift_size": 3}},
                 "mlp_ratio": [1, 2]}] * 2,
 }
-DATA = {"name": "synthetic", "num_classes": 4, "train_size": 192, "holdout_size": 64,
-        "val_size": 64, "seed": 0}
+DATA = data_config(num_classes=4, train_size=192, holdout_size=64,
+                   val_size=64, seed=0)
 SETTINGS = {"arch_lr": 0.05, "arch_weight_decay": 0.0, "warmup_epochs": 1, "tau_start": 5.0,
             "tau_end": 1.0, "hard_kernels": False, "cost_weight": 2.0}
 

@@ -94,13 +94,13 @@ def test_an_input_too_small_for_the_synthetic_data(tmp_path, capsys):
 def test_a_dataset_folder_with_one_class_is_refused(tmp_path):
     from PIL import Image
 
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
 
     for split in ("train", "val"):
         (tmp_path / split / "only").mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / split / "only" / "a.png")
     with pytest.raises(UserError, match="holds one class .*needs at least two class folders"):
-        build_data({"name": "imagefolder", "root": str(tmp_path)}, (3, 8, 8))
+        build_data(data_config("imagefolder", root=str(tmp_path)), (3, 8, 8))
 
 @pytest.mark.parametrize("change,message", [
     (lambda d: d["stages"][0].update(dim=10**9), "stage 0 dim=1000000000 is out of range"),

@@ -42,12 +42,12 @@ def test_config_records_the_run_that_finished_and_folders_resolve_from_anywhere(
 def test_supernet_lock_in_a_folder_that_takes_no_lock_file(tmp_path):
     """Where the lock file cannot be written (here: a folder stands in its place), a finished
     supernet is reused without it and an unfinished one is refused in one sentence."""
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.supernet import train_supernet
     from mlpnas.tasks._common import supernet_lock
 
     space = load_space("tiny")
-    data_cfg = {"name": "synthetic", "train_size": 64, "holdout_size": 16, "val_size": 16}
+    data_cfg = data_config(train_size=64, holdout_size=16, val_size=16)
     quick = recipe(QUICK_RECIPE, checkpoint_every=1)
     done, half = tmp_path / "done", tmp_path / "half"
     data = build_data(data_cfg, space.input_size)

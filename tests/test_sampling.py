@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import recipe
 
-from mlpnas.data import build_data
+from mlpnas.data import build_data, data_config
 from mlpnas.errors import UserError
 from mlpnas.space import load_space
 from mlpnas.supernet import (
@@ -30,7 +30,7 @@ RECIPE = dict(epochs=1, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,
               grad_clip=5.0, drop_path=0.0, sort_channels=True, few_shot="none",
               init_from=None, checkpoint_every=50, recal_batches=1, eval_batch_size=64,
               eval_limit=None, num_workers=0)
-DATA = {"name": "synthetic", "train_size": 128, "holdout_size": 32, "val_size": 32}
+DATA = data_config(train_size=128, holdout_size=32, val_size=32)
 
 
 def test_fair_paths_train_every_block_choice_once_per_step():
@@ -139,3 +139,16 @@ def test_a_checkpoint_from_before_the_sampling_options_is_still_a_sandwich_one()
     assert describe_mismatch(old, wanted) is None
     fair = fingerprint(space, DATA, recipe(RECIPE, sampling="fair"), 0, 10)
     assert "recipe.sampling='sandwich', this run asks for 'fair'" in describe_mismatch(old, fair)
+
+
+def test_a_checkpoint_from_before_the_synthetic_variant_key_is_a_shapes_one():
+    """conf/data/synthetic.yaml gained `variant: shapes`; supernets trained before keep
+    being reused, and a relational run still tells them apart."""
+    space = load_space("tiny")
+    wanted = fingerprint(space, DATA, recipe(RECIPE), 0, 10)
+    assert wanted["data"]["variant"] == "shapes"
+    old = dict(wanted, data={k: v for k, v in wanted["data"].items() if k != "variant"})
+    assert describe_mismatch(old, wanted) is None
+    relational = fingerprint(space, dict(DATA, variant="relational"), recipe(RECIPE), 0, 10)
+    assert ("data.variant='shapes', this run asks for 'relational'"
+            in describe_mismatch(old, relational))

@@ -42,8 +42,8 @@ def test_model_card_latency_line_names_the_threads_in_effect():
     from types import SimpleNamespace
 
     import torch
+    from helpers import latency_setting
 
-    from mlpnas.cost import LatencySetting
     from mlpnas.tasks.search_report import export_infos
 
     space = load_space("tiny")
@@ -54,6 +54,6 @@ def test_model_card_latency_line_names_the_threads_in_effect():
                           "latency_ms_measured": 0.2}])
     data = SimpleNamespace(name="synthetic", holdout=[0] * 4, preprocessing={})
     axis = AxisSetting(parse_score("supernet_acc"), True, None, 32, None)
-    infos = export_infos(rows, space, data, LatencySetting(threads=None), "supernet", axis)
+    infos = export_infos(rows, space, data, latency_setting(threads=None), "supernet", axis)
     line = infos[space.smallest().key]["metrics"]["latency_setting"]
     assert line.endswith(f", batch 1, fp32, {torch.get_num_threads()} threads")

@@ -72,15 +72,15 @@ def test_an_ensemble_ranks_against_its_reference_sample(tmp_path):
     assert "naswot+mflops" in trials
     # the seeded all-cycle trial, rescored by hand against the stored reference
     from mlpnas.cost import CostModel, flops_table
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.models import MlpBackbone
     from mlpnas.score import ZeroCostSetting, fixed_batch, score_network
     from mlpnas.space import load_space
 
     space = load_space("tiny")
     arch = space.uniform_archs()["all-cycle"]
-    data = build_data({"name": "synthetic", "train_size": 128, "val_size": 32,
-                       "holdout_size": 32}, space.input_size)
+    data = build_data(data_config(train_size=128, val_size=32,
+                                  holdout_size=32), space.input_size)
     x, y = fixed_batch(data.holdout, 16)
     naswot = score_network(lambda: MlpBackbone(space.to_netspec(arch, 10)), x, y, ["naswot"],
                            ZeroCostSetting(1, 16, 2, 0))["naswot"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import QUICK_RECIPE, cli_command, recipe, run_cli, run_task
 
-from mlpnas.data import build_data
+from mlpnas.data import build_data, data_config
 from mlpnas.errors import UserError
 from mlpnas.space import load_space
 from mlpnas.supernet import train_supernet
@@ -24,7 +24,7 @@ RECIPE = dict(epochs=2, batch_size=32, lr=3e-3, min_lr=1e-5, weight_decay=0.05,
               sandwich_random=1, distill=True, kd_temperature=1.0, grad_clip=5.0,
               drop_path=0.0, sort_channels=True, checkpoint_every=3, recal_batches=2,
               eval_batch_size=64, eval_limit=None, num_workers=0)
-DATA = {"name": "synthetic", "train_size": 256, "holdout_size": 32, "val_size": 64}
+DATA = data_config(train_size=256, holdout_size=32, val_size=64)
 
 
 def _data(space):
@@ -221,7 +221,7 @@ def test_the_training_bar_redraws_once_per_step_at_most(tmp_path, monkeypatch):
     """The postfix rides on the step's update: no forced redraw besides tqdm's own."""
     import tqdm.auto
 
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.supernet import train_supernet
 
     forced = []
@@ -236,7 +236,7 @@ def test_the_training_bar_redraws_once_per_step_at_most(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tqdm.auto, "tqdm", Counting)
     space = load_space("tiny")
-    data_cfg = {"name": "synthetic", "train_size": 256, "holdout_size": 16, "val_size": 16}
+    data_cfg = data_config(train_size=256, holdout_size=16, val_size=16)
     train_supernet(space, build_data(data_cfg, space.input_size),
                    recipe(QUICK_RECIPE, checkpoint_every=100), tmp_path,
                    progress=True, log=lambda m: None)

@@ -131,18 +131,18 @@ def part_overhead(ctx: Context) -> tuple[bool, str, dict]:
 def part_train(ctx: Context) -> tuple[bool, str, dict]:
     import torch
 
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.space import load_space
     from mlpnas.supernet import SupernetRecipe, train_supernet
 
     if ctx.dry:
         space = load_space("tiny")
-        data_cfg = {"name": "synthetic", "train_size": 128, "holdout_size": 32, "val_size": 32}
+        data_cfg = data_config(train_size=128, holdout_size=32, val_size=32)
         batch, epochs = 32, 1
     else:
         space = load_space("cycle_vs_shift", "imagenet")
-        data_cfg = {"name": "synthetic", "train_size": 4096, "holdout_size": 512,
-                    "val_size": 512}
+        data_cfg = data_config(train_size=4096, holdout_size=512,
+                               val_size=512)
         batch, epochs = 64, 3  # 192 steps of the sandwich (3 subnets each)
     t = time.perf_counter()
     data = build_data(data_cfg, space.input_size)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import yaml
 
 from mlpnas.cost import machine_description
-from mlpnas.data import build_data
+from mlpnas.data import build_data, data_config
 from mlpnas.models import MlpBackbone
 from mlpnas.space import SPACES_DIR, parse_space
 
@@ -59,8 +59,8 @@ def main():
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args()
-    data = build_data({"name": "synthetic", "train_size": 9600, "holdout_size": 100,
-                       "val_size": 2000}, (3, 32, 32))
+    data = build_data(data_config(train_size=9600, holdout_size=100,
+                                  val_size=2000), (3, 32, 32))
     rows = []
     for norm in ("layer", "group", "batch"):
         t = time.perf_counter()

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def bench_space(space_name: str, n_archs: int, repeats: int) -> dict:
-    from mlpnas.data import build_data
+    from mlpnas.data import build_data, data_config
     from mlpnas.models import MlpBackbone
     from mlpnas.score import TRAINING_FREE, ZeroCostSetting, fixed_batch, score_network
     from mlpnas.space import load_space
@@ -34,8 +34,8 @@ def bench_space(space_name: str, n_archs: int, repeats: int) -> dict:
     from mlpnas.train import EvalSetting
 
     space = load_space(space_name)
-    data = build_data({"name": "synthetic", "train_size": 1000, "holdout_size": 2000,
-                       "val_size": 8}, space.input_size)
+    data = build_data(data_config(train_size=1000, holdout_size=2000,
+                                  val_size=8), space.input_size)
     x, y = fixed_batch(data.holdout, 64)
     setting = ZeroCostSetting(inits=3, batch_size=64, splits=2, seed=0)
     archs = [space.sample(1000 + i) for i in range(n_archs)]

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import section_values
 from ..space import Arch, Space
 from ._names import describe_setting
 from ._table import BlockTable, arch_model, block_spec, each_block, skeleton, space_digest
@@ -59,23 +60,28 @@ def machine_description(device: str = "cpu") -> str:
 
 @dataclass(frozen=True)
 class LatencySetting:
-    device: str = "cpu"
-    batch_size: int = 1
-    dtype: str = "fp32"
-    threads: int | None = None
-    warmup: int = 10
-    repeats: int = 100
-    rounds: int = 3
+    """How latency is measured: the device, batch size, dtype and thread count of the timed
+    passes, and the warm-up passes, timed passes and rounds (values: conf/hardware/)."""
+
+    device: str
+    batch_size: int
+    dtype: str
+    threads: int | None
+    warmup: int
+    repeats: int
+    rounds: int
+
+    LATENCY_KEYS = ("batch_size", "dtype", "warmup", "repeats", "rounds")
 
     @staticmethod
     def from_cfg(hardware) -> LatencySetting:
-        lat = dict(hardware.get("latency") or {})
-        d = LatencySetting()  # fields the config leaves out keep these defaults
-        return LatencySetting(str(hardware.get("device", d.device)),
-                              int(lat.get("batch_size", d.batch_size)),
-                              str(lat.get("dtype", d.dtype)), hardware.get("threads"),
-                              int(lat.get("warmup", d.warmup)), int(lat.get("repeats", d.repeats)),
-                              int(lat.get("rounds", d.rounds)))
+        """From the `hardware` node; a missing key is the one-sentence UserError naming it."""
+        hw = section_values(hardware, ("device", "threads", "latency"), "hardware")
+        lat = section_values(hw["latency"] or {}, LatencySetting.LATENCY_KEYS,
+                             "hardware.latency", "hardware")
+        return LatencySetting(str(hw["device"]), int(lat["batch_size"]), str(lat["dtype"]),
+                              hw["threads"], int(lat["warmup"]), int(lat["repeats"]),
+                              int(lat["rounds"]))
 
     def device_name(self) -> str:
         return device_name(self.device)

@@ -16,10 +16,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import UserError
+from ..errors import UserError, section_values
 from .synthetic import MEAN, STD, SyntheticShapes
 
-__all__ = ["DataSplits", "SyntheticShapes", "build_data", "iterate_batches", "sequential_batches"]
+__all__ = ["LEGACY_DATA_VALUES", "REAL_KEYS", "SYNTHETIC_KEYS", "DataSplits", "SyntheticShapes",
+           "build_data", "data_config",
+           "iterate_batches", "sequential_batches"]
 
 
 @dataclass
@@ -42,59 +44,76 @@ class DataSplits:
 SYNTHETIC_MAX_BYTES = 8 * 2**30
 
 
+# the keys of each kind of data node (conf/data/*.yaml hold every one, with its value)
+SYNTHETIC_KEYS = ("num_classes", "train_size", "holdout_size", "val_size", "seed", "variant")
+REAL_KEYS = ("root", "holdout_fraction", "seed", "hflip", "scale", "no_aug", "auto_augment",
+             "crop_pct", "mean", "std")
+# not a default: the images every synthetic run had before `variant` existed, read where a
+# recorded configuration or a stored fingerprint lacks it
+LEGACY_DATA_VALUES = {"variant": "shapes"}
+
+
+def data_config(name: str = "synthetic", **overrides) -> dict[str, Any]:
+    """The data node of `conf/data/<name>.yaml` with `overrides` replacing its values: how a
+    library caller or an experiment names its data without restating the defaults."""
+    from .._io import packaged_conf
+
+    node = packaged_conf("data", name)
+    unknown = sorted(set(overrides) - set(node))
+    if unknown:
+        raise UserError(f"data={name} has no option '{unknown[0]}'; its options are "
+                        f"{', '.join(sorted(node))}.")
+    return {**node, **overrides}
+
+
 def build_data(cfg: Mapping[str, Any], input_size: Sequence[int], seed: int = 0) -> DataSplits:
-    """`cfg` is the `data` node of the configuration (conf/data/*.yaml); `input_size` is
-    (channels, height, width) of the search space."""
-    name = cfg.get("name", "synthetic")
+    """`cfg` is the `data` node of the configuration (conf/data/*.yaml, or `data_config`):
+    every key its kind of data has must be there; `input_size` is (channels, height, width)
+    of the search space."""
+    name = section_values(cfg, ("name",), "data")["name"]
     c, h, w = input_size
     if name == "synthetic":
-        n_cls = int(cfg.get("num_classes", 10))
-        base = int(cfg.get("seed", 0)) * 1000 + 7919
-        variant = str(cfg.get("variant", "shapes"))
-
-        sizes = {k: int(cfg.get(k, d)) for k, d in
-                 (("train_size", 20000), ("holdout_size", 2000), ("val_size", 2000))}
-        need = sum(sizes.values()) * c * h * w  # uint8 images, generated up front
+        v = section_values(cfg, SYNTHETIC_KEYS, "data")
+        n_cls, base = int(v["num_classes"]), int(v["seed"]) * 1000 + 7919
+        sizes = [int(v[k]) for k in ("train_size", "holdout_size", "val_size")]
+        need = sum(sizes) * c * h * w  # uint8 images, generated up front
         if need > SYNTHETIC_MAX_BYTES:
             raise UserError(
                 f"the synthetic data would take {need / 2**30:.1f} GiB of memory "
-                f"({' + '.join(str(n) for n in sizes.values())} images of {c}x{h}x{w}), more "
+                f"({' + '.join(str(n) for n in sizes)} images of {c}x{h}x{w}), more "
                 f"than the {SYNTHETIC_MAX_BYTES / 2**30:g} GiB mlpnas generates; lower "
                 f"data.train_size (data.holdout_size, data.val_size) or use a smaller input "
                 f"size.")
-
-        def split(size_key: str, default: int, offset: int) -> SyntheticShapes:
-            return SyntheticShapes(sizes[size_key], base + offset, h, w, n_cls, c, variant)
-
-        return DataSplits(name, split("train_size", 20000, 1), split("holdout_size", 2000, 2),
-                          split("val_size", 2000, 3), n_cls,
+        train, holdout, val = (SyntheticShapes(n, base + offset, h, w, n_cls, c,
+                                               str(v["variant"]))
+                               for offset, n in enumerate(sizes, start=1))
+        return DataSplits(name, train, holdout, val, n_cls,
                           preprocessing(input_size, (MEAN,) * c, (STD,) * c, 1.0))
+    if name not in ("imagefolder", "cifar10", "cifar100"):
+        raise UserError(f"unknown dataset '{name}'; use data=synthetic, data=imagefolder, "
+                        f"data=cifar10 or data=cifar100.")
     from . import _real
 
-    frac = float(cfg.get("holdout_fraction", 0.1))
+    v = section_values(cfg, REAL_KEYS, "data")
     if name == "imagefolder":
         def make(split, training, classes_of=None):
-            return _real.image_folder(cfg.get("root"), split, input_size, training, cfg,
-                                      classes_of)
+            return _real.image_folder(v["root"], split, input_size, training, v, classes_of)
         train_aug = make("train", True)  # its class indices label the other splits
         train_plain, val = make("train", False, train_aug), make("val", False, train_aug)
         n_cls = train_aug.num_classes
-    elif name in ("cifar10", "cifar100"):
+    else:
         variant = int(name[5:])
 
         def make(train, training):
-            return _real.CifarFolder(cfg.get("root"), train, variant,
-                                     _real.transforms(input_size, training, cfg))
+            return _real.CifarFolder(v["root"], train, variant,
+                                     _real.transforms(input_size, training, v))
         train_aug, train_plain, val = make(True, True), make(True, False), make(False, False)
         n_cls = variant
-    else:
-        raise UserError(f"unknown dataset '{name}'; use data=synthetic, data=imagefolder, "
-                        f"data=cifar10 or data=cifar100.")
-    split_seed = int(cfg.get("seed", 0))
+    frac, split_seed = float(v["holdout_fraction"]), int(v["seed"])
     train, _ = _real.holdout_split(train_aug, frac, split_seed)
     _, holdout = _real.holdout_split(train_plain, frac, split_seed)
     return DataSplits(name, train, holdout, val, n_cls,
-                      preprocessing(input_size, *_real.normalisation(cfg)))
+                      preprocessing(input_size, *_real.normalisation(v)))
 
 
 def preprocessing(input_size: Sequence[int], mean: Sequence[float], std: Sequence[float],

@@ -29,20 +29,19 @@ INTERPOLATION = "bicubic"  # also in mlpnas.data.preprocessing
 
 def normalisation(cfg) -> tuple[tuple[float, ...], tuple[float, ...], float]:
     """(mean, std, crop fraction) of a real dataset's evaluation images."""
-    return (tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-            tuple(cfg.get("std", (0.229, 0.224, 0.225))), float(cfg.get("crop_pct", 0.875)))
+    return tuple(cfg["mean"]), tuple(cfg["std"]), float(cfg["crop_pct"])
 
 
 def transforms(input_size, is_training: bool, cfg):
     from timm.data import create_transform
 
-    scale = cfg.get("scale")
+    scale = cfg["scale"]
     mean, std, crop_pct = normalisation(cfg)
     return create_transform(
-        tuple(input_size), is_training=is_training, no_aug=bool(cfg.get("no_aug", False)),
+        tuple(input_size), is_training=is_training, no_aug=bool(cfg["no_aug"]),
         scale=tuple(scale) if scale is not None else None,
-        hflip=cfg.get("hflip", 0.5) if is_training else 0.0,
-        auto_augment=cfg.get("auto_augment") if is_training else None,
+        hflip=cfg["hflip"] if is_training else 0.0,
+        auto_augment=cfg["auto_augment"] if is_training else None,
         crop_pct=crop_pct, interpolation=INTERPOLATION, mean=mean, std=std)
 
 

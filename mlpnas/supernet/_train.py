@@ -42,7 +42,7 @@ def fingerprint(space: Space, data_cfg: dict, recipe: SupernetRecipe, seed: int,
                 num_classes: int) -> dict:
     """What identifies a trained supernet: the space (its file content), data, recipe, seed."""
     data_cfg = dict(data_cfg)
-    if data_cfg.get("name", "synthetic") == "synthetic":
+    if data_cfg["name"] == "synthetic":
         from ..data.synthetic import VERSION
 
         data_cfg["generator_version"] = VERSION

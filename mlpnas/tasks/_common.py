@@ -104,6 +104,7 @@ def read_run_config(run_dir: Path):
     within the rules the command line and the recipe apply. Any problem is one sentence."""
     from .._io import YamlProblem, read_plain_yaml
     from .._options import bad_value
+    from ..data import LEGACY_DATA_VALUES
     from ..supernet import SupernetRecipe
 
     path = run_dir / "config.yaml"
@@ -127,6 +128,8 @@ def read_run_config(run_dir: Path):
     text = next((t for t in _strings(data) if "${" in t), None)
     if text is not None:
         raise refused(f"holds an interpolation ('{text[:60]}'), which mlpnas never records")
+    if data["data"].get("name") == "synthetic":  # recorded before the variant key existed
+        data["data"] = {**LEGACY_DATA_VALUES, **data["data"]}
     problem = bad_value(data)
     try:
         recipe = None if problem else SupernetRecipe.of(data["train"])

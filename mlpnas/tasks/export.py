@@ -42,11 +42,11 @@ def select_rows(results, pareto: pd.DataFrame, space, sel: DictConfig) -> pd.Dat
     """The trials.csv rows (or fresh rows for an architecture key) to export."""
     t = results.trials
     main = t[t["sampler"] == results.sampler]
-    if sel.get("arch"):
+    if sel.arch:
         arch = space.arch_from_key(str(sel.arch))  # refuses keys not in the space
         rows = main[main["arch"] == arch.key].head(1)
         return rows if len(rows) else pd.DataFrame([{"arch": arch.key}])
-    trials = sel.get("trials", "pareto")
+    trials = sel.trials
     if trials in (None, "pareto"):
         if pareto.empty:
             raise UserError("this run has no feasible Pareto architecture to export; choose "

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..data import LEGACY_DATA_VALUES
+
 # recipe fields that change the trained model; a checkpoint trained with other values of
 # these cannot be resumed or reused
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_epochs",
@@ -17,6 +19,8 @@ RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_e
 # not defaults: the values every supernet was trained with before these fields existed, read
 # where a stored checkpoint or recorded configuration lacks one
 LEGACY_RECIPE_VALUES = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
+# what a stored fingerprint's part is read with, where it lacks a later key
+LEGACY_VALUES = {"recipe": LEGACY_RECIPE_VALUES, "data": LEGACY_DATA_VALUES}
 # the recipe fields that change a standalone run (the supernet's sampling ones do not)
 STANDALONE_RECIPE_KEYS = tuple(k for k in RECIPE_KEYS if k not in (
     "sandwich_random", "distill", "kd_temperature", "sort_channels", "sampling", "few_shot",
@@ -37,8 +41,7 @@ def first_difference(stored: Mapping[str, Any], wanted: Mapping[str, Any],
         a, b = stored.get(part), wanted.get(part)
         if isinstance(b, Mapping):
             a = dict(a or {})
-            if part == "recipe":
-                a = {**LEGACY_RECIPE_VALUES, **a}
+            a = {**LEGACY_VALUES.get(part, {}), **a}
             for k in sorted(b):
                 if a.get(k) != b.get(k):
                     return (f"it was trained with {part}.{k}={a.get(k)!r}, this run asks for "

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError, check_rules
+from ..errors import UserError, check_rules, section_values
 from ._eval import EvalSetting
 from ._fingerprint import STANDALONE_RECIPE_KEYS
 
@@ -39,16 +39,6 @@ RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
     ("eval_limit", "int", 1, None),
 )
 NULLABLE = ("eval_limit",)
-
-
-def section_values(node: Mapping[str, Any], names, section: str) -> dict[str, Any]:
-    """The values of `names` in a configuration node, or the UserError naming the first one
-    it lacks."""
-    missing = [n for n in names if n not in node]
-    if missing:
-        raise UserError(f"the {section} settings lack {section}.{missing[0]}; give it (the "
-                        f"files in conf/{section}/ hold every one).")
-    return {n: node[n] for n in names}
 
 
 @dataclass(frozen=True)
