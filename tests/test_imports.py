@@ -42,3 +42,34 @@ def test_the_verbs_of_the_python_api_are_also_their_subpackages_and_load_no_torc
         "mlpnas.export.load_exported.__name__, rank.ranking_stats.__name__)")
     assert out.split() == ["False", "True", "True", "trials_frame", "load_exported",
                            "ranking_stats"]
+
+
+def test_a_recipe_is_built_and_a_bad_setting_refused_without_torch(tmp_path):
+    """The recipes load without the training loop (`mlpnas.train` and `mlpnas.supernet`
+    import their torch parts when first used), so `mlpnas train|search|retrain` refuse a bad
+    train.* value, and `mlpnas export` a folder that is no run, before torch loads: under a
+    second instead of the five of loading torch and timm first."""
+    out = _fresh_python(
+        "import sys; from mlpnas.supernet import SupernetRecipe; from mlpnas.train import Recipe; "
+        "from mlpnas._io import packaged_conf; "
+        "SupernetRecipe.of(packaged_conf('train', 'default')); "
+        "from mlpnas.cli import run; from mlpnas.errors import UserError\n"
+        f"for verb, over in (('train', ['+space=tiny']), ('search', ['+space=tiny']), "
+        f"('retrain', ['path={tmp_path}']), ('export', ['run_dir={tmp_path}'])):\n"
+        "    try:\n"
+        "        run(verb, [*over, 'train.lr=0'] if verb != 'export' else over)\n"
+        "    except UserError as e:\n"
+        "        print(verb, '|', e)\n"
+        "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
+    *refusals, loaded = out.splitlines()
+    bad_lr = "train.lr=0 is out of range; give a number above 0."
+    assert refusals == [f"train | {bad_lr}", f"search | {bad_lr}", f"retrain | {bad_lr}",
+                        f"export | '{tmp_path}' is not a search run folder (it has no "
+                        f"trials.csv and run.json); give the folder `mlpnas search` printed at its "
+                        f"start."]
+    assert loaded == "[]"
+    import mlpnas.supernet
+    import mlpnas.train
+
+    assert mlpnas.train.run_training.__module__ == "mlpnas.train._loop"  # the lazy names work
+    assert mlpnas.supernet.Supernet.__module__ == "mlpnas.supernet._supernet"

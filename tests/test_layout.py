@@ -142,9 +142,10 @@ def test_export_depends_on_models_only():
 
 
 # the README's dependency order, bottom first; a package may import its own layer or lower
-LAYERS = [{"errors", "_io", "spec", "space", "_options", "_record"}, {"layers"}, {"mixers"},
-          {"models"}, {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"}, {"score"},
-          {"search"}, {"rank"}, {"plots"}, {"tasks", "cli", "_sweep"}, {"api", "__main__"}]
+LAYERS = [{"errors", "_io", "_lazy", "spec", "space", "_options", "_record"}, {"layers"},
+          {"mixers"}, {"models"}, {"export"}, {"data"}, {"cost"}, {"train"}, {"supernet"},
+          {"score"}, {"search"}, {"rank"}, {"plots"}, {"tasks", "cli", "_sweep"},
+          {"api", "__main__"}]
 
 
 def test_packages_import_only_their_own_layer_or_lower():

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import UserError, section_values
 from .synthetic import MEAN, STD, SyntheticShapes
 
-__all__ = ["LEGACY_DATA_VALUES", "REAL_KEYS", "SYNTHETIC_KEYS", "DataSplits", "SyntheticShapes",
+__all__ = ["REAL_KEYS", "SYNTHETIC_KEYS", "DataSplits", "SyntheticShapes",
            "build_data", "data_config",
            "iterate_batches", "sequential_batches"]
 
@@ -48,9 +48,6 @@ SYNTHETIC_MAX_BYTES = 8 * 2**30
 SYNTHETIC_KEYS = ("num_classes", "train_size", "holdout_size", "val_size", "seed", "variant")
 REAL_KEYS = ("root", "holdout_fraction", "seed", "hflip", "scale", "no_aug", "auto_augment",
              "crop_pct", "mean", "std")
-# not a default: the images every synthetic run had before `variant` existed, read where a
-# recorded configuration or a stored fingerprint lacks it
-LEGACY_DATA_VALUES = {"variant": "shapes"}
 
 
 def data_config(name: str = "synthetic", **overrides) -> dict[str, Any]:

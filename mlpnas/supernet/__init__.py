@@ -3,29 +3,25 @@
 evaluation with inherited weights, export of subnets, and the differentiable meta-kernel
 search."""
 
-from ..mixers import (
-    ElasticCycleMixer,
-    ElasticHireMixer,
-    ElasticPermuteMixer,
-    ElasticShiftMixer,
-)
-from ._elastic import ElasticMlp, sort_mlp_channels
-from ._eval import SubnetEvaluator, extract_recalibrated, subnet_accuracy, subnet_metrics
-from ._export import export_subnets
-from ._metakernel import (
-    ArchParameters,
-    MetaKernelResult,
-    check_metakernel_space,
-    train_metakernel,
-)
+from .._lazy import lazy_names
 from ._recipe import FEW_SHOT, SAMPLINGS, SupernetRecipe
-from ._supernet import FewShotSupernet, SuperBlock, Supernet, build_supernet
-from ._train import (
-    describe_mismatch,
-    fingerprint,
-    load_trained_supernet,
-    train_supernet,
-)
+
+# everything but the recipe loads torch: imported when first used, so that the recipe is
+# built and checked without it
+__getattr__ = lazy_names(__name__, {
+    **dict.fromkeys(("ElasticCycleMixer", "ElasticHireMixer", "ElasticPermuteMixer",
+                     "ElasticShiftMixer"), "..mixers"),
+    **dict.fromkeys(("ElasticMlp", "sort_mlp_channels"), "._elastic"),
+    **dict.fromkeys(("SubnetEvaluator", "extract_recalibrated", "subnet_accuracy",
+                     "subnet_metrics"), "._eval"),
+    "export_subnets": "._export",
+    **dict.fromkeys(("ArchParameters", "MetaKernelResult", "check_metakernel_space",
+                     "train_metakernel"), "._metakernel"),
+    **dict.fromkeys(("FewShotSupernet", "SuperBlock", "Supernet", "build_supernet"),
+                    "._supernet"),
+    **dict.fromkeys(("describe_mismatch", "fingerprint", "load_trained_supernet",
+                     "train_supernet"), "._train"),
+})
 
 __all__ = [
     "FEW_SHOT",

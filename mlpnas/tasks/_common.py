@@ -104,8 +104,8 @@ def read_run_config(run_dir: Path):
     within the rules the command line and the recipe apply. Any problem is one sentence."""
     from .._io import YamlProblem, read_plain_yaml
     from .._options import bad_value
-    from ..data import LEGACY_DATA_VALUES
     from ..supernet import SupernetRecipe
+    from ..train import LEGACY_DATA_VALUES
 
     path = run_dir / "config.yaml"
     if not path.is_file():

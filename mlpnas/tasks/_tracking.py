@@ -142,12 +142,12 @@ def tracked(cfg, out: Path) -> Iterator[TensorBoardLog | None]:
     """TensorBoard for the body, when `log.tensorboard` asks for it (else None): every
     training epoch in the body is written; a search adds the log's `trial` to its Optuna
     callbacks (`search_callbacks`) and its summary with `summary`."""
-    from ..train import watching_epochs
-
     folder = tensorboard_dir(cfg, out)
     if folder is None:
         yield None
         return
+    from ..train import watching_epochs  # loads torch: only for a log
+
     log = TensorBoardLog(folder)
     try:
         with watching_epochs(log.epoch):

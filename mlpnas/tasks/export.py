@@ -15,7 +15,6 @@ from ._common import plain, refuse_links
 def run_context(run_dir: Path):
     """The search run's own configuration, space, data and results, and the supernet
     recipe its configuration holds (built and checked once, here)."""
-    from ..data import build_data
     from ..search import load_results
     from ._common import read_run_config, run_folder_path, space_from_cfg
 
@@ -34,6 +33,8 @@ def run_context(run_dir: Path):
     data_cfg = plain(run_cfg.data)  # as recorded: the supernet's fingerprint holds it so
     if data_cfg.get("root"):       # a relative dataset folder, found from anywhere
         data_cfg["root"] = str(run_folder_path(run_dir, str(data_cfg["root"])))
+    from ..data import build_data  # loads torch: after the run folder's checks
+
     data = build_data(data_cfg, space.input_size, seed=int(run_cfg.seed))
     return run_cfg, space, data, results, recipe
 
@@ -67,7 +68,14 @@ def select_rows(results, pareto: pd.DataFrame, space, sel: DictConfig) -> pd.Dat
 
 
 def run(cfg: DictConfig):
-    import torch
+    if not cfg.get("run_dir"):
+        raise UserError("give the search run folder: mlpnas export RUN_DIR.")
+    run_dir = Path(str(cfg.run_dir))
+    if not cfg.export.get("out_dir"):  # writes into the run folder
+        refuse_links(run_dir, "export.out_dir")
+    run_cfg, space, data, results, recipe = run_context(run_dir)
+
+    import torch  # the run folder is checked first: a refusal loads no torch
 
     from ..cost import CostModel, LatencySetting, flops_table, measure_arch
     from ..search import EXPORT_DIR, REFERENCE_FILE
@@ -75,12 +83,6 @@ def run(cfg: DictConfig):
     from ._scoring import axis_setting, build_axis, recorded_settings
     from .search_report import export_archs, export_infos
 
-    if not cfg.get("run_dir"):
-        raise UserError("give the search run folder: mlpnas export RUN_DIR.")
-    run_dir = Path(str(cfg.run_dir))
-    if not cfg.export.get("out_dir"):  # writes into the run folder
-        refuse_links(run_dir, "export.out_dir")
-    run_cfg, space, data, results, recipe = run_context(run_dir)
     pareto = results.pareto if results.pareto is not None else pd.DataFrame()
     rows = select_rows(results, pareto, space, cfg.export).copy()
     # keys of the space, written as mlpnas writes them (each names a folder of the export)

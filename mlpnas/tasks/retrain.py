@@ -14,11 +14,14 @@ from ._tracking import tracked
 
 
 def run(cfg: DictConfig):
+    from ..train import Recipe
+
+    recipe = Recipe.of(cfg.train)  # checked before anything is read or written (or torch loads)
+
     from ..data import build_data
     from ..export import read_arch_file
-    from ..train import Recipe, retrain
+    from ..train import retrain
 
-    recipe = Recipe.of(cfg.train)  # checked before anything is read or written
     if not cfg.get("path"):
         raise UserError("give the exported architecture folder: mlpnas retrain PATH.")
     path = Path(str(cfg.path))

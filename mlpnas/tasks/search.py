@@ -136,14 +136,16 @@ class _Run:
 
 
 def _run(cfg: DictConfig, log=None):
+    from ..supernet import SupernetRecipe
+
+    t_start = time.perf_counter()
+    recipe = SupernetRecipe.of(cfg.train)  # checked before torch loads
+
     from ..cost import COST_TABLE, CostModel, LatencySetting, flops_table, latency_table
     from ..data import build_data
     from ..search import active_budgets, check_budgets, check_objectives
-    from ..supernet import SupernetRecipe
     from ._scoring import axis_setting, build_axis
 
-    t_start = time.perf_counter()
-    recipe = SupernetRecipe.of(cfg.train)
     space = space_from_cfg(cfg)
     sc = plain(cfg.search)
     objectives = check_objectives(sc["objectives"])

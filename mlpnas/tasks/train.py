@@ -13,10 +13,13 @@ log = logging.getLogger("mlpnas.train")
 
 
 def run(cfg: DictConfig):
-    from ..data import build_data
-    from ..supernet import SupernetRecipe, train_supernet
+    from ..supernet import SupernetRecipe
 
     recipe = SupernetRecipe.of(cfg.train)  # checked before anything is read or written
+
+    from ..data import build_data
+    from ..supernet import train_supernet
+
     space = space_from_cfg(cfg)
     data = build_data(plain(cfg.data), space.input_size, seed=int(cfg.seed))
     hw = hardware(cfg)

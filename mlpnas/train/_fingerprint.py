@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..data import LEGACY_DATA_VALUES
-
 # recipe fields that change the trained model; a checkpoint trained with other values of
 # these cannot be resumed or reused
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_epochs",
@@ -19,6 +17,9 @@ RECIPE_KEYS = ("epochs", "batch_size", "lr", "min_lr", "weight_decay", "warmup_e
 # not defaults: the values every supernet was trained with before these fields existed, read
 # where a stored checkpoint or recorded configuration lacks one
 LEGACY_RECIPE_VALUES = {"sampling": "sandwich", "few_shot": "none", "init_from": None}
+# not a default: the images every synthetic run had before data.variant existed, read where a
+# recorded configuration or a stored fingerprint lacks it
+LEGACY_DATA_VALUES = {"variant": "shapes"}
 # what a stored fingerprint's part is read with, where it lacks a later key
 LEGACY_VALUES = {"recipe": LEGACY_RECIPE_VALUES, "data": LEGACY_DATA_VALUES}
 # the recipe fields that change a standalone run (the supernet's sampling ones do not)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError, check_rules, section_values
-from ._eval import EvalSetting
 from ._fingerprint import STANDALONE_RECIPE_KEYS
+
+if TYPE_CHECKING:
+    from ._eval import EvalSetting
 
 # (field, kind, lowest, highest) as errors.number_problem reads them
 RULES: tuple[tuple[str, str, float | None, float | None], ...] = (
@@ -95,6 +97,8 @@ class Recipe:
     def evaluation(self, amp: str | None) -> EvalSetting:
         """How training-time evaluation runs (the recipe's batch, BatchNorm re-estimation,
         limit and workers)."""
+        from ._eval import EvalSetting
+
         return EvalSetting(self.eval_batch_size, self.recal_batches, self.eval_limit,
                            self.num_workers, amp)
 
