@@ -5,6 +5,7 @@ line refuses a bad setting in a fraction of a second."""
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 
 
@@ -15,14 +16,9 @@ def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], object
     def __getattr__(name: str):
         if name in where:
             value = getattr(importlib.import_module(where[name], package), name)
-            globals_of(package)[name] = value  # the next lookup is a plain attribute
+            setattr(sys.modules[package], name, value)  # the next lookup is a plain attribute
             return value
         raise AttributeError(f"module '{package}' has no attribute '{name}'")
 
     return __getattr__
 
-
-def globals_of(package: str) -> dict:
-    import sys
-
-    return vars(sys.modules[package])
