@@ -4,6 +4,7 @@ else as plain data only."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 from collections.abc import Iterator
@@ -85,13 +86,16 @@ def read_plain_yaml(path: str | Path, aliases: bool = False, max_bytes: int = 1 
         raise YamlProblem(f"is not valid YAML{where}") from None
 
 
+# the configuration ships inside the package (mlpnas/conf links to the top-level conf/ in a
+# source checkout; a wheel carries the files), so every install finds it
+CONF_DIR = Path(str(importlib.resources.files("mlpnas") / "conf"))
+
+
 def packaged_conf(group: str, option: str) -> dict:
     """The values of the configuration file `conf/<group>/<option>.yaml` shipped with mlpnas
     (e.g. `packaged_conf("data", "synthetic")`): what a library caller or an experiment
     starts from, so that every default stays in conf/ alone."""
-    import importlib.resources
-
-    path = Path(str(importlib.resources.files("mlpnas") / "conf" / group / f"{option}.yaml"))
+    path = CONF_DIR / group / f"{option}.yaml"
     if not path.is_file():
         from .errors import UserError
 

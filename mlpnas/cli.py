@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
-import importlib.resources
 import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._io import CONF_DIR
 from .errors import UserError
 
 VERBS: dict[str, str] = {
@@ -36,9 +36,6 @@ VERBS: dict[str, str] = {
 POSITIONAL = {"export": "run_dir", "plot": "run_dir", "retrain": "path", "rank": "run_dir"}
 NEEDS_SPACE = ("search", "train")
 
-# the configuration ships inside the package (mlpnas/conf links to the top-level conf/ in a
-# source checkout; a wheel carries the files), so every install finds it
-CONF_DIR = Path(str(importlib.resources.files("mlpnas") / "conf"))
 
 USAGE = """usage: mlpnas <verb> [PATH] [key=value ...] [+group=option ...] [--help]
 

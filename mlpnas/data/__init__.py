@@ -19,9 +19,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import UserError, section_values
 from .synthetic import MEAN, STD, SyntheticShapes
 
-__all__ = ["REAL_KEYS", "SYNTHETIC_KEYS", "DataSplits", "SyntheticShapes",
-           "build_data", "data_config",
-           "iterate_batches", "sequential_batches"]
+__all__ = ["REAL_KEYS", "SYNTHETIC_KEYS", "DataSplits", "SyntheticShapes", "build_data",
+           "data_config", "iterate_batches", "sequential_batches"]
 
 
 @dataclass

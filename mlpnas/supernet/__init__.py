@@ -8,7 +8,7 @@ from ._recipe import FEW_SHOT, SAMPLINGS, SupernetRecipe
 
 # everything but the recipe loads torch: imported when first used, so that the recipe is
 # built and checked without it
-__getattr__ = lazy_names(__name__, {
+_LAZY = {
     **dict.fromkeys(("ElasticCycleMixer", "ElasticHireMixer", "ElasticPermuteMixer",
                      "ElasticShiftMixer"), "..mixers"),
     **dict.fromkeys(("ElasticMlp", "sort_mlp_channels"), "._elastic"),
@@ -21,33 +21,8 @@ __getattr__ = lazy_names(__name__, {
                     "._supernet"),
     **dict.fromkeys(("describe_mismatch", "fingerprint", "load_trained_supernet",
                      "train_supernet"), "._train"),
-})
+}
+__getattr__ = lazy_names(__name__, _LAZY)
 
-__all__ = [
-    "FEW_SHOT",
-    "SAMPLINGS",
-    "ArchParameters",
-    "ElasticCycleMixer",
-    "ElasticHireMixer",
-    "ElasticMlp",
-    "ElasticPermuteMixer",
-    "ElasticShiftMixer",
-    "FewShotSupernet",
-    "MetaKernelResult",
-    "SubnetEvaluator",
-    "SuperBlock",
-    "SupernetRecipe",
-    "Supernet",
-    "build_supernet",
-    "check_metakernel_space",
-    "describe_mismatch",
-    "export_subnets",
-    "extract_recalibrated",
-    "fingerprint",
-    "load_trained_supernet",
-    "sort_mlp_channels",
-    "subnet_accuracy",
-    "subnet_metrics",
-    "train_metakernel",
-    "train_supernet",
-]
+__all__ = ["FEW_SHOT", "SAMPLINGS", "SupernetRecipe"]
+__all__ += sorted(_LAZY)

@@ -18,7 +18,7 @@ from ._recipe import Recipe
 
 # the loop, losses, evaluation and retraining load torch and timm: imported when first used,
 # so that a recipe is built and checked without them
-__getattr__ = lazy_names(__name__, {
+_LAZY = {
     **dict.fromkeys(("EvalSetting", "autocast", "evaluate", "evaluate_metrics", "has_batchnorm",
                      "recalibrate_bn"), "._eval"),
     **dict.fromkeys(("CHECKPOINT", "METRICS", "TIMING", "DistEnv", "Job", "RunFolder",
@@ -26,11 +26,9 @@ __getattr__ = lazy_names(__name__, {
                      "setup_device", "watching_epochs"), "._loop"),
     "Losses": "._losses",
     **dict.fromkeys(("INITS", "RetrainJob", "retrain"), "._retrain"),
-})
+}
+__getattr__ = lazy_names(__name__, _LAZY)
 
-__all__ = ["CHECKPOINT", "EvalSetting", "INITS", "LEGACY_DATA_VALUES", "LEGACY_RECIPE_VALUES",
-           "METRICS", "RECIPE_KEYS", "STANDALONE_RECIPE_KEYS", "TIMING", "DistEnv", "Job",
-           "Losses", "Recipe", "RetrainJob", "RunFolder", "TrainResult", "autocast",
-           "data_fingerprint", "evaluate", "evaluate_metrics", "first_difference",
-           "has_batchnorm", "load_checkpoint", "recalibrate_bn", "restoring", "retrain",
-           "run_training", "section_values", "setup_device", "watching_epochs"]
+__all__ = ["LEGACY_DATA_VALUES", "LEGACY_RECIPE_VALUES", "RECIPE_KEYS", "STANDALONE_RECIPE_KEYS",
+           "Recipe", "data_fingerprint", "first_difference", "section_values"]
+__all__ += sorted(_LAZY)
